@@ -1,0 +1,63 @@
+"""The `mtpflow` command line: one sub-module of mtpflow.commands per verb group.
+
+Each module in VERB_MODULES defines `register(subparsers)`, adding its verbs with
+`parser.set_defaults(func=handler)`; a handler takes the parsed arguments and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from mtpflow import __version__
+from mtpflow.errors import MtpflowError
+
+# A verb group is listed here only once its verbs really work.
+VERB_MODULES: list[str] = [
+]
+
+
+def _set_numba_cache_dir() -> None:
+    # numba caches compiled kernels beside the package; where that is read-only use a user folder.
+    if "NUMBA_CACHE_DIR" in os.environ:
+        return
+    pkg_dir = os.path.dirname(os.path.abspath(__file__))
+    if not os.access(pkg_dir, os.W_OK):
+        base = os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache"))
+        os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, "mtpflow", "numba")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mtpflow",
+        description="Moment Tensor Potentials from AIMD to dynamic heterogeneity. "
+        "Units: Å, eV, eV/Å, fs (MD time steps), ps (analysis), K, GPa (reported stress).",
+    )
+    parser.add_argument("--version", action="version", version=f"mtpflow {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name in VERB_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _set_numba_cache_dir()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MtpflowError as exc:
+        print(f"mtpflow {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mtpflow {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

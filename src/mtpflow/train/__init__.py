@@ -1,0 +1,1 @@
+"""mtpflow.train"""

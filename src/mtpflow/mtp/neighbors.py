@@ -1,0 +1,221 @@
+"""Neighbour lists for MTP evaluation: O(N) cell lists, periodic triclinic or non-periodic.
+
+`neighbor_list(positions, cell, cutoff)` returns every pair (i, j, image) with 0 < |r| < cutoff
+(strict, as MLIP), r = r_j + shift - r_i, including periodic images of j and of i itself, in CSR form:
+the neighbours of atom i are j[offsets[i]:offsets[i+1]] with vectors rvec[offsets[i]:offsets[i+1]].
+
+Cells smaller than twice the cutoff are handled: the search reaches as many images as the cell's
+perpendicular widths require. The order is deterministic (by i, then bin offset, then atom index)
+and does not depend on the numba thread count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from mtpflow.errors import InputError
+
+# Bins are made a hair wider than the cutoff so that round-off in binning never loses a pair.
+_SAFETY = 1.0 + 1e-9
+
+
+@dataclass
+class NeighborList:
+    """CSR neighbour list. offsets (N+1,) int64; j (P,) int64; rvec (P, 3) float64, Å."""
+
+    offsets: np.ndarray
+    j: np.ndarray
+    rvec: np.ndarray
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.j)
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def i(self) -> np.ndarray:
+        """The centre atom of every pair, (P,) int64."""
+        return np.repeat(np.arange(self.n_atoms, dtype=np.int64), self.counts())
+
+
+@njit(cache=True)
+def _bin_atoms(bins_xyz, nbins):
+    """Counting sort of atoms into bins (stable: atom order kept inside each bin)."""
+    n = bins_xyz.shape[0]
+    nb_total = nbins[0] * nbins[1] * nbins[2]
+    flat = np.empty(n, dtype=np.int64)
+    start = np.zeros(nb_total + 1, dtype=np.int64)
+    for a in range(n):
+        f = (bins_xyz[a, 0] * nbins[1] + bins_xyz[a, 1]) * nbins[2] + bins_xyz[a, 2]
+        flat[a] = f
+        start[f + 1] += 1
+    for b in range(nb_total):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for a in range(n):
+        order[fill[flat[a]]] = a
+        fill[flat[a]] += 1
+    return start, order
+
+
+@njit(parallel=True, cache=False)
+def _scan(pos, cell, wrap, bins_xyz, nbins, reach, periodic, start, order, cutoff,
+          offsets, out_j, out_r, fill):
+    """Count (fill=False) or write (fill=True) the neighbours of every atom."""
+    n = pos.shape[0]
+    cut2 = cutoff * cutoff
+    for i in prange(n):
+        cnt = 0
+        pos_out = offsets[i]
+        bi0 = bins_xyz[i, 0]
+        bi1 = bins_xyz[i, 1]
+        bi2 = bins_xyz[i, 2]
+        for d0 in range(-reach[0], reach[0] + 1):
+            u0 = bi0 + d0
+            if periodic:
+                s0 = u0 // nbins[0]
+                b0 = u0 - s0 * nbins[0]
+            else:
+                if u0 < 0 or u0 >= nbins[0]:
+                    continue
+                s0 = 0
+                b0 = u0
+            for d1 in range(-reach[1], reach[1] + 1):
+                u1 = bi1 + d1
+                if periodic:
+                    s1 = u1 // nbins[1]
+                    b1 = u1 - s1 * nbins[1]
+                else:
+                    if u1 < 0 or u1 >= nbins[1]:
+                        continue
+                    s1 = 0
+                    b1 = u1
+                for d2 in range(-reach[2], reach[2] + 1):
+                    u2 = bi2 + d2
+                    if periodic:
+                        s2 = u2 // nbins[2]
+                        b2 = u2 - s2 * nbins[2]
+                    else:
+                        if u2 < 0 or u2 >= nbins[2]:
+                            continue
+                        s2 = 0
+                        b2 = u2
+                    f = (b0 * nbins[1] + b1) * nbins[2] + b2
+                    for q in range(start[f], start[f + 1]):
+                        jj = order[q]
+                        # integer image of j relative to the unwrapped positions
+                        n0 = s0 - wrap[jj, 0] + wrap[i, 0]
+                        n1 = s1 - wrap[jj, 1] + wrap[i, 1]
+                        n2 = s2 - wrap[jj, 2] + wrap[i, 2]
+                        rx = pos[jj, 0] - pos[i, 0]
+                        ry = pos[jj, 1] - pos[i, 1]
+                        rz = pos[jj, 2] - pos[i, 2]
+                        if periodic:
+                            rx += n0 * cell[0, 0] + n1 * cell[1, 0] + n2 * cell[2, 0]
+                            ry += n0 * cell[0, 1] + n1 * cell[1, 1] + n2 * cell[2, 1]
+                            rz += n0 * cell[0, 2] + n1 * cell[1, 2] + n2 * cell[2, 2]
+                        d2r = rx * rx + ry * ry + rz * rz
+                        if d2r < cut2 and d2r > 0.0:
+                            if np.sqrt(d2r) < cutoff:
+                                if fill:
+                                    out_j[pos_out + cnt] = jj
+                                    out_r[pos_out + cnt, 0] = rx
+                                    out_r[pos_out + cnt, 1] = ry
+                                    out_r[pos_out + cnt, 2] = rz
+                                cnt += 1
+        if not fill:
+            offsets[i + 1] = cnt
+
+
+def _validate(positions, cell, cutoff):
+    pos = np.ascontiguousarray(positions, dtype=np.float64)
+    if pos.ndim != 2 or pos.shape[1] != 3:
+        raise InputError(f"positions must have shape (N, 3), got {pos.shape}")
+    if not np.all(np.isfinite(pos)):
+        bad = int(np.argwhere(~np.isfinite(pos))[0, 0])
+        raise InputError(f"position of atom {bad} (0-based) is NaN or inf; fix the configuration")
+    cutoff = float(cutoff)
+    if not (np.isfinite(cutoff) and cutoff > 0.0):
+        raise InputError(f"cutoff must be a positive finite distance in Å, got {cutoff}")
+    if cell is not None:
+        cell = np.ascontiguousarray(cell, dtype=np.float64)
+        if cell.shape != (3, 3):
+            raise InputError(f"cell must be 3x3 (lattice vectors as rows), got shape {cell.shape}")
+        if not np.all(np.isfinite(cell)):
+            raise InputError("cell contains NaN or inf; fix the Supercell / lattice vectors")
+        vol = abs(float(np.linalg.det(cell)))
+        norms = np.linalg.norm(cell, axis=1)
+        if not (vol > 1e-12 * max(float(np.prod(norms)), 1e-300)):
+            raise InputError(f"the cell is singular (volume {vol:.3g} Å³); its three lattice vectors "
+                             "must be linearly independent")
+    return pos, cell, cutoff
+
+
+def _cap_bins(nbins: np.ndarray, n_atoms: int) -> np.ndarray:
+    # sparse systems (few atoms in a large box): coarser bins keep memory O(N); still correct,
+    # since the reach is computed from the bin widths actually used
+    nbins = nbins.copy()
+    while int(np.prod(nbins)) > 8 * n_atoms + 64:
+        k = int(np.argmax(nbins))
+        nbins[k] = max(1, nbins[k] // 2)
+    return nbins
+
+
+def neighbor_list(positions, cell, cutoff: float) -> NeighborList:
+    """All pairs with 0 < |r_j + shift - r_i| < cutoff (Å). cell: (3, 3) lattice vectors as rows
+    (periodic in all three directions) or None (non-periodic). Raises InputError on NaN/inf
+    positions, a singular cell or a non-positive cutoff."""
+    pos, cell, cutoff = _validate(positions, cell, cutoff)
+    n = len(pos)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    if n == 0:
+        return NeighborList(offsets, np.zeros(0, np.int64), np.zeros((0, 3), np.float64))
+    rc = cutoff * _SAFETY
+    if cell is not None:
+        inv = np.linalg.inv(cell)
+        frac = pos @ inv
+        wrap = np.floor(frac).astype(np.int64)
+        frac = frac - wrap
+        vol = abs(float(np.linalg.det(cell)))
+        widths = np.array([vol / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))
+                           for k in range(3)])
+        nbins = _cap_bins(np.maximum(1, np.floor(widths / rc)).astype(np.int64), n)
+        # bins along k have perpendicular width widths[k]/nbins[k]; reach enough of them for rc
+        reach = np.ceil(rc * nbins / widths).astype(np.int64)
+        bins = np.floor(frac * nbins).astype(np.int64)
+        bins = np.minimum(np.maximum(bins, 0), nbins - 1)
+        periodic = True
+        cell_arr = cell
+    else:
+        lo = pos.min(axis=0)
+        extent = pos.max(axis=0) - lo
+        nbins = _cap_bins(np.maximum(1, np.floor(extent / rc)).astype(np.int64), n)
+        width = np.where(extent > 0, extent / nbins, 1.0)
+        reach = np.minimum(np.ceil(rc / width), nbins).astype(np.int64)
+        bins = np.floor((pos - lo) / width).astype(np.int64)
+        bins = np.minimum(np.maximum(bins, 0), nbins - 1)
+        wrap = np.zeros((n, 3), dtype=np.int64)
+        periodic = False
+        cell_arr = np.zeros((3, 3))
+    bins = np.ascontiguousarray(bins)
+    start, order = _bin_atoms(bins, nbins)
+    dummy_j = np.zeros(0, np.int64)
+    dummy_r = np.zeros((0, 3), np.float64)
+    _scan(pos, cell_arr, wrap, bins, nbins, reach, periodic, start, order, cutoff,
+          offsets, dummy_j, dummy_r, False)
+    np.cumsum(offsets, out=offsets)
+    n_pairs = int(offsets[-1])
+    out_j = np.empty(n_pairs, dtype=np.int64)
+    out_r = np.empty((n_pairs, 3), dtype=np.float64)
+    _scan(pos, cell_arr, wrap, bins, nbins, reach, periodic, start, order, cutoff,
+          offsets, out_j, out_r, True)
+    return NeighborList(offsets, out_j, out_r)

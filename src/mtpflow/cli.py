@@ -16,6 +16,7 @@ from mtpflow.errors import MtpflowError
 
 # A verb group is listed here only once its verbs really work.
 VERB_MODULES: list[str] = [
+    "mtpflow.commands.analysis",
 ]
 
 

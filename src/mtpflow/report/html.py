@@ -1,0 +1,97 @@
+"""A self-contained HTML report: sections of text, tables and PNGs embedded as base64."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+
+import pandas as pd
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+h1{border-bottom:2px solid #446}h2{margin-top:2em;border-bottom:1px solid #ccd}
+table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}
+td,th{border:1px solid #ccd;padding:2px 6px;text-align:right}th{background:#eef}
+td.l,th.l{text-align:left}.absent{color:#a40}.note{color:#555;font-size:0.9em}
+img{max-width:100%;border:1px solid #eee;margin:0.3em 0}figure{margin:0.5em 0}
+figcaption{font-size:0.85em;color:#555}
+"""
+
+
+class Section:
+    def __init__(self, title):
+        self.title = title
+        self.parts: list[str] = []
+        self.has_content = False
+        self.has_problem = False
+
+    @property
+    def status(self):
+        if not self.has_content:
+            return "absent"
+        return "partial" if self.has_problem else "present"
+
+    def text(self, s, cls=None):
+        c = f' class="{cls}"' if cls else ""
+        self.parts.append(f"<p{c}>{html.escape(str(s))}</p>")
+
+    def absent(self, reason):
+        """A missing or unreadable input: said in the report instead of failing."""
+        self.has_problem = True
+        self.parts.append(f'<p class="absent">{html.escape(reason)}</p>')
+
+    def heading(self, s):
+        self.parts.append(f"<h3>{html.escape(str(s))}</h3>")
+
+    def table(self, df: pd.DataFrame, max_rows=200, caption=None):
+        if caption:
+            self.parts.append(f'<p class="note">{html.escape(caption)}</p>')
+        shown = df.head(max_rows)
+        cells = ["<table><tr>" + "".join(f'<th class="l">{html.escape(str(c))}</th>'
+                                         for c in shown.columns) + "</tr>"]
+        for _, row in shown.iterrows():
+            tds = []
+            for v in row:
+                if isinstance(v, float):
+                    s, cls = f"{v:.6g}", ""
+                else:
+                    s, cls = str(v), ' class="l"'
+                tds.append(f"<td{cls}>{html.escape(s)}</td>")
+            cells.append("<tr>" + "".join(tds) + "</tr>")
+        cells.append("</table>")
+        if len(df) > max_rows:
+            cells.append(f'<p class="note">first {max_rows} of {len(df)} rows</p>')
+        self.parts.append("".join(cells))
+        self.has_content = True
+
+    def image(self, png: bytes, caption=""):
+        data = base64.b64encode(png).decode("ascii")
+        self.parts.append(f'<figure><img src="data:image/png;base64,{data}" '
+                          f'alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}'
+                          "</figcaption></figure>")
+        self.has_content = True
+
+
+class Report:
+    def __init__(self, title="mtpflow report"):
+        self.title = title
+        self.sections: list[Section] = []
+
+    def section(self, title) -> Section:
+        s = Section(title)
+        self.sections.append(s)
+        return s
+
+    def render(self) -> str:
+        when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+        rows = "".join(f'<tr><td class="l"><a href="#s{k}">{html.escape(s.title)}</a></td>'
+                       f'<td class="l {"absent" if s.status != "present" else ""}">{s.status}'
+                       "</td></tr>" for k, s in enumerate(self.sections))
+        body = "".join(f'<h2 id="s{k}">{html.escape(s.title)}</h2>' + "".join(s.parts)
+                       for k, s in enumerate(self.sections))
+        return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>"
+                f"{html.escape(self.title)}</title><style>{STYLE}</style></head><body>"
+                f"<h1>{html.escape(self.title)}</h1><p class=\"note\">generated {when} by "
+                f"mtpflow report</p><table><tr><th class=\"l\">stage</th><th class=\"l\">status"
+                f"</th></tr>{rows}</table>{body}</body></html>\n")

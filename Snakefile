@@ -1,0 +1,34 @@
+# mtpflow workflow: initial configurations → reference AIMD → collection → multi-density single
+# points → dataset → MTP training (MPI) → validation → MLMD per composition/temperature/replica →
+# dynamic-heterogeneity analysis → composition sweep → HTML report.
+#
+#   snakemake --profile profiles/local            # one machine
+#   snakemake --profile profiles/slurm            # SLURM cluster
+# Edit config/config.yaml (validated against workflow/schemas/config.schema.yaml).
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# A config given with --configfile replaces the default one as a whole (examples and .test are
+# complete configs), so named compositions of the default never leak into another study.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    composition=r"[A-Za-z][A-Za-z0-9_.-]*",
+    replica=r"\d+",
+    level=r"\d\d",
+    temperature=r"\d+",
+
+
+rule all:
+    input:
+        TARGETS,
+    default_target: True

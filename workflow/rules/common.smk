@@ -1,0 +1,127 @@
+# Shared helpers: config validation, wildcard values, resources, result paths.
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+
+def _mtpflow_version():
+    # Part of every rule's params: upgrading the package reruns what it produced.
+    try:
+        return metadata.version("mtpflow")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+MTPFLOW_VERSION = _mtpflow_version()
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _key_path(error):
+    parts = []
+    for p in error.absolute_path:
+        parts.append(f"[{p}]" if isinstance(p, int) else (("." if parts else "") + str(p)))
+    return "".join(parts) or "(top level)"
+
+
+def validate_config(cfg, schema_path, sources="config/config.yaml"):
+    """Validate against the JSON schema and cross-check names; raise one message listing all problems."""
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for e in sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))):
+        hint = ""
+        if isinstance(e.instance, str) and e.validator in ("type", "exclusiveMinimum", "minimum"):
+            try:
+                float(e.instance)
+                hint = " (YAML reads this as text: write exponents with a sign, e.g. 1.0e+14, 1.0e-03)"
+            except ValueError:
+                pass
+        problems.append(f"  {_key_path(e)}: {e.message}{hint}")
+    if not problems:
+        species = set(cfg["species"])
+        names = cfg["compositions"]
+        for name, comp in names.items():
+            elements = set(re.findall(r"[A-Z][a-z]?", comp["formula"]))
+            if not elements <= species:
+                problems.append(
+                    f"  compositions.{name}.formula: elements {sorted(elements - species)} "
+                    f"are not in species {cfg['species']}"
+                )
+        for key in ("initial.compositions", "md.compositions"):
+            section, sub = key.split(".")
+            for name in cfg[section].get(sub, []):
+                if name not in names:
+                    problems.append(f"  {key}: '{name}' is not a name under compositions ({sorted(names)})")
+        if cfg["analysis"]["species"] not in species:
+            problems.append(f"  analysis.species: '{cfg['analysis']['species']}' is not in species {cfg['species']}")
+        if cfg["mtp"].get("min_dist_A", 0) >= cfg["mtp"]["max_dist_A"]:
+            problems.append("  mtp.min_dist_A: must be smaller than mtp.max_dist_A")
+        train_res = {**cfg["resources"]["default"], **cfg["resources"].get("train", {})}
+        if train_res.get("tasks", 1) < 2 and train_res.get("mpi"):
+            problems.append("  resources.train.tasks: MPI training needs tasks >= 2 (or remove resources.train.mpi)")
+    if problems:
+        raise ConfigError(
+            f"invalid workflow configuration in {sources} "
+            "(schema: workflow/schemas/config.schema.yaml):\n" + "\n".join(problems)
+        )
+
+
+try:
+    validate_config(
+        config,
+        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+        ", ".join(map(str, workflow.configfiles)) or "the --config values",
+    )
+except ConfigError as exc:
+    sys.exit(f"mtpflow workflow: {exc}")
+
+
+# ---- wildcard values -------------------------------------------------------------------------
+SPECIES = ",".join(config["species"])
+COMPOSITIONS = config["compositions"]
+TRAIN_COMPOSITIONS = config["initial"].get("compositions", list(COMPOSITIONS))
+AIMD_REPLICAS = list(range(config["initial"]["replicas"]))
+LEVELS = [f"{lv:02d}" for lv in config["mtp"]["levels"]]
+MD_COMPOSITIONS = config["md"]["compositions"]
+MD_TEMPERATURES = [str(t) for t in config["md"]["temperatures_K"]]
+MD_REPLICAS = list(range(config["md"]["replicas"]))
+
+
+def formula(wildcards):
+    return COMPOSITIONS[wildcards.composition]["formula"]
+
+
+def density_factor(wildcards):
+    comp = COMPOSITIONS[wildcards.composition]
+    return comp.get("density_factor", config["initial"]["density_factor"])
+
+
+# ---- resources ---------------------------------------------------------------------------------
+_RESOURCE_DEFAULTS = {"threads": 1, "mem_mb": 1000, "runtime": 30}
+
+
+def res(rule_name, key):
+    """Per-rule resource value; resources.<rule name> overrides resources.default in config."""
+    merged = {**_RESOURCE_DEFAULTS, **config["resources"]["default"], **config["resources"].get(rule_name, {})}
+    return merged[key]
+
+
+def mpi_launcher(value):
+    """'mpiexec' resolves to the mpiexec beside this Python (the mpich wheel); anything else as given."""
+    if value == "mpiexec":
+        local = Path(sys.executable).parent / "mpiexec"
+        if local.exists():
+            return str(local)
+    return value
+
+
+# Final outputs of every wired stage; rule all requests them.
+TARGETS = []

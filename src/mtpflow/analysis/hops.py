@@ -1,11 +1,12 @@
 """Caged vs hopping ions: hop events from jumps of each ion's time-averaged position.
 
 Per ion: s(t) = centred moving average of the unwrapped position over `smooth_ps` (removes cage
-vibration). The current site is the mean of s over the ion's current residence. A hop is recorded
+vibration). The current site is the mean of s over the ion's current residence (except its last window). A hop is recorded
 when s(t) moves farther than `hop_distance_A` from the site: hop time t, start site = that mean.
 The next residence starts one smoothing window later (when s has finished its ramp), and its mean
 is the hop's end site. Residence time = time between consecutive hops of one ion (the censored
 first and last residences are excluded). Ions without a hop in the window are "caged".
+Hops closer than half a smoothing window to either end of the trajectory can be missed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from mtpflow.errors import InputError
 @njit(cache=True)
 def _hops_one_ion(pos, i, half, skip, d2, s, c, out_t, out_site):
     """Fills out_t[k] (frame of hop k) and out_site[k] (mean site of residence k, k = 0..n);
-    returns the number of hops n (out_site[n] is the site after the last hop)."""
+    returns the number of hops n (out_site[n] is the site after the last hop).
+    The site of a residence starting at frame a, seen at frame t, is the mean of s over
+    [a, t - skip): the last window is left out as it may hold the start of a departure."""
     T = pos.shape[0]
     for k in range(3):
         c[0, k] = 0.0
@@ -32,30 +35,32 @@ def _hops_one_ion(pos, i, half, skip, d2, s, c, out_t, out_site):
         hi = min(T, t + half + 1)
         for k in range(3):
             s[t, k] = (c[hi, k] - c[lo, k]) / (hi - lo)
+    for k in range(3):          # c becomes the prefix sum of s
+        c[0, k] = 0.0
+    for t in range(T):
+        for k in range(3):
+            c[t + 1, k] = c[t, k] + s[t, k]
     nh = 0
-    sx, sy, sz = s[0, 0], s[0, 1], s[0, 2]
-    n = 1.0
+    a = 0
     t = 1
     while t < T:
-        mx, my, mz = sx / n, sy / n, sz / n
+        e = max(a + 1, t - skip)
+        n = e - a
+        mx = (c[e, 0] - c[a, 0]) / n
+        my = (c[e, 1] - c[a, 1]) / n
+        mz = (c[e, 2] - c[a, 2]) / n
         dx, dy, dz = s[t, 0] - mx, s[t, 1] - my, s[t, 2] - mz
         if dx * dx + dy * dy + dz * dz > d2:
             out_t[nh] = t
             out_site[nh, 0], out_site[nh, 1], out_site[nh, 2] = mx, my, mz
             nh += 1
-            tn = t + skip
-            if tn >= T:
-                tn = T - 1
-            sx, sy, sz = s[tn, 0], s[tn, 1], s[tn, 2]
-            n = 1.0
-            t = tn + 1
+            a = min(t + skip, T - 1)
+            t = a + 1
         else:
-            sx += s[t, 0]
-            sy += s[t, 1]
-            sz += s[t, 2]
-            n += 1.0
             t += 1
-    out_site[nh, 0], out_site[nh, 1], out_site[nh, 2] = sx / n, sy / n, sz / n
+    n = T - a
+    for k in range(3):
+        out_site[nh, k] = (c[T, k] - c[a, k]) / n
     return nh
 
 

@@ -67,7 +67,7 @@ def lattice_hopping(n_frames=2000, n_sites_side=6, n_ions=150, spacing_A=3.0, dt
     occupant[site_of] = np.arange(n_ions)
     unwrapped = grid[site_of].astype(float) * spacing_A
     moves = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
-    last = np.full(n_ions, -min_gap_frames)
+    last = np.zeros(n_ions, dtype=np.int64)   # no hop in the first min_gap_frames either
     pending = []  # (frame, vacated site)
     hops = []
     pos = np.empty((n_frames, n_ions, 3))

@@ -28,6 +28,14 @@ wildcard_constraints:
     temperature=r"\d+",
 
 
+# Stage files in DAG order; each adds its final outputs to TARGETS and REPORT_INPUTS.
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
 rule all:
     input:
         TARGETS,

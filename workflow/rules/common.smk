@@ -125,3 +125,55 @@ def mpi_launcher(value):
 
 # Final outputs of every wired stage; rule all requests them.
 TARGETS = []
+
+# Outputs each wired stage offers to the HTML report (filled by the stage files).
+REPORT_INPUTS = {
+    "dataset_summary": [],
+    "train_log": [],
+    "errors": [],
+    "parity_plots": [],
+    "thermo": [],
+    "analysis": [],
+    "sweep": [],
+}
+
+
+def opt(flag, value):
+    """'--flag value' when value is set, else '' (optional CLI options from config)."""
+    if value is None or value == [] or value is False:
+        return ""
+    if value is True:
+        return flag
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    return f"{flag} {value}"
+
+
+def log_path(rule_name, pattern=""):
+    return f"logs/{rule_name}/{pattern or 'all'}.log"
+
+
+def bench_path(rule_name, pattern=""):
+    return f"logs/benchmarks/{rule_name}/{pattern or 'all'}.tsv"
+
+
+def sweep_inputs(wildcards):
+    return expand(
+        f"results/analysis/L{wildcards.level}/{{composition}}/T{{temperature}}K/r{{replica}}",
+        composition=MD_COMPOSITIONS,
+        temperature=MD_TEMPERATURES,
+        replica=MD_REPLICAS,
+    )
+
+
+def report_args(wildcards, input):
+    flags = {
+        "dataset_summary": "--dataset-summary",
+        "train_log": "--train-log",
+        "errors": "--errors",
+        "parity_plots": "--parity-plots",
+        "thermo": "--thermo",
+        "analysis": "--analysis",
+        "sweep": "--sweep",
+    }
+    return " ".join(f"{flags[k]} {' '.join(input[k])}" for k in flags if len(input[k]))

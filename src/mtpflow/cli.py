@@ -16,7 +16,9 @@ from mtpflow.errors import MtpflowError
 
 # A verb group is listed here only once its verbs really work.
 VERB_MODULES: list[str] = [
+    "mtpflow.commands.basis",
     "mtpflow.commands.analysis",
+    "mtpflow.commands.data",
 ]
 
 

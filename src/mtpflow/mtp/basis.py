@@ -245,15 +245,16 @@ class _Builder:
         return self.keys[key]
 
 
-def _bilinear_weights(blocks1, blocks2, pattern):
+def _bilinear_weights(n1, n2, pattern):
     """Weights W[(comp per block1), (comp per block2)] of a full contraction of two block-symmetric
-    tensors; pattern[i][j] = number of indices of block i of operand 1 paired with block j of 2."""
-    cells = [(i, j) for i in range(len(blocks1)) for j in range(len(blocks2))]
+    tensors with n1 and n2 blocks; pattern[i][j] = number of indices of block i of operand 1 paired
+    with block j of operand 2."""
+    cells = [(i, j) for i in range(n1) for j in range(n2)]
     choices = [compositions(pattern[i][j]) for i, j in cells]
     w: dict = {}
     for pick in itertools.product(*choices):
-        c1 = [(0, 0, 0)] * len(blocks1)
-        c2 = [(0, 0, 0)] * len(blocks2)
+        c1 = [(0, 0, 0)] * n1
+        c2 = [(0, 0, 0)] * n2
         mult = 1
         for (i, j), p in zip(cells, pick):
             c1[i] = _add(c1[i], p)
@@ -297,8 +298,7 @@ def _eval_connected(bld: _Builder, labels, emat, gkey):
                 a, b = op[1], op[2]
                 ops.append(("X", labels[a], labels[b], int(emat[a, b])))
                 cost += bld.x_cost(labels[a], labels[b], int(emat[a, b]))
-        b1 = [len(pat)] if ops[0][0] == "M" else [2]
-        w = _bilinear_weights(range(len(pat)), range(len(pat[0])), pat)
+        w = _bilinear_weights(len(pat), len(pat[0]), pat)
         cost += len(w)
         if best is None or cost < best[0]:
             best = (cost, ops, w)
@@ -322,12 +322,12 @@ def _eval_graph(bld: _Builder, labels, edges):
     ids = []
     for cl, ce in comps:
         ids.append(_eval_connected(bld, cl, _edge_matrix(cl, ce), ("G", cl, ce)))
-    cur, cur_key = ids[0], (comps[0],)
+    cur = ids[0]
     for t in range(1, len(comps)):
         nkey = ("P",) + tuple(comps[: t + 1])
         if nkey not in bld.keys:
             bld.scalar(nkey, {(min(cur, ids[t]), max(cur, ids[t])): 1})
-        cur, cur_key = bld.keys[nkey], nkey
+        cur = bld.keys[nkey]
     return cur
 
 

@@ -159,6 +159,32 @@ def site_energy(rel, z_i, z_j, pot, radial_coeffs=None, species_coeffs=None, mom
     return float(sc[z_i] + np.dot(mc, basis_functions(rel, z_i, z_j, pot, radial_coeffs)))
 
 
+def graph_value(labels, edges, rel, z_i, z_j, pot, radial_coeffs=None) -> float:
+    """The contraction graph (labels (mu, nu) per factor, edges e_ab over pairs a < b; see
+    mtpflow.mtp.basis) evaluated without any moment table, straight from its definition:
+        sum over neighbours j_1..j_k of prod_a f_{mu_a}(r_{j_a}) prod_{a<b} (u_{j_a} . u_{j_b})^{e_ab}.
+    Cost n^k; for checking generated tables on small neighbourhoods."""
+    rel = np.asarray(rel, dtype=np.float64).reshape(-1, 3)
+    r = np.linalg.norm(rel, axis=1)
+    u = rel / r[:, None]
+    f = radial_functions(r, z_i, np.asarray(z_j), pot, radial_coeffs)
+    gram = u @ u.T
+    k = len(labels)
+    letters = "abcd"[:k] if k <= 4 else None
+    if letters is None:
+        raise ValueError("graph_value handles at most 4 factors")
+    operands, subs = [], []
+    for a, (mu, _nu) in enumerate(labels):
+        operands.append(f[:, mu])
+        subs.append(letters[a])
+    pairs = [(a, b) for a in range(k) for b in range(a + 1, k)]
+    for (a, b), e in zip(pairs, edges):
+        if e:
+            operands.append(gram ** e)
+            subs.append(letters[a] + letters[b])
+    return float(np.einsum(",".join(subs) + "->", *operands, optimize=True))
+
+
 def energy(positions, types, pot, cell=None) -> float:
     """Total energy of a small configuration by brute force over periodic images (slow; for tests).
 

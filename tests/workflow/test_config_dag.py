@@ -1,0 +1,77 @@
+"""Config schema, lint and dry-run DAG tests of the Snakemake workflow (fast: no rule runs)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from .smk import DEFAULT_CONFIG, EXAMPLES, TEST_CONFIG, load_config, planned_jobs, snakemake, write_config
+
+
+def test_lint_reports_nothing(tmp_path):
+    res = snakemake(tmp_path, "--lint", configfile=DEFAULT_CONFIG)
+    assert res.returncode == 0, res.stdout
+    assert "Lints for" not in res.stdout
+    assert "Congratulations" in res.stdout
+
+
+@pytest.mark.parametrize("configfile", [DEFAULT_CONFIG, TEST_CONFIG, *EXAMPLES], ids=lambda p: p.name)
+def test_dry_run_plans_the_dag(tmp_path, configfile):
+    res = snakemake(tmp_path, "-n", configfile=configfile)
+    assert res.returncode == 0, res.stdout
+    jobs = planned_jobs(res.stdout)
+    assert jobs.get("all") == 1, res.stdout
+
+
+def test_default_config_used_without_configfile(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(DEFAULT_CONFIG.read_text())
+    res = snakemake(tmp_path, "-n")
+    assert res.returncode == 0, res.stdout
+
+
+def _mutate(cfg, dotted, value):
+    node = cfg
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        node = node[k]
+    if value is _DELETE:
+        del node[keys[-1]]
+    else:
+        node[keys[-1]] = value
+    return cfg
+
+
+_DELETE = object()
+
+# Schema errors are all reported in one message; cross-checks run once the schema holds.
+SCHEMA_ERRORS = [
+    ("md.temperatures_K", [-300], "md.temperatures_K[0]", "less than the minimum"),
+    ("aimd.timestep_fs", "2e-3", "aimd.timestep_fs", "exponents with a sign"),
+    ("train.max_iterations", 5, "train", "max_iterations"),
+    ("mtp.levels", [7], "mtp.levels[0]", "7"),
+    ("dataset.test_fraction", 1.5, "dataset.test_fraction", "1.5"),
+    ("reference", _DELETE, "(top level)", "'reference' is a required property"),
+    ("resources.trian", {"threads": 2}, "resources", "trian"),
+]
+CROSS_ERRORS = [
+    ("md.compositions", ["LiAlCl5"], "md.compositions", "LiAlCl5"),
+    ("species", ["Li", "Cl", "Na"], "compositions.LiAlCl4.formula", "Al"),
+    ("analysis.species", "Br", "analysis.species", "Br"),
+]
+
+
+@pytest.mark.parametrize("errors", [SCHEMA_ERRORS, CROSS_ERRORS], ids=["schema", "cross-checks"])
+def test_bad_config_gives_clear_error(tmp_path, errors):
+    cfg = copy.deepcopy(load_config())
+    for key, value, _, _ in errors:
+        _mutate(cfg, key, value)
+    path = write_config(cfg, tmp_path / "bad.yaml")
+    res = snakemake(tmp_path, "-n", configfile=path)
+    assert res.returncode != 0
+    assert "invalid workflow configuration in" in res.stdout and str(path) in res.stdout, res.stdout
+    lines = [ln.strip() for ln in res.stdout.splitlines()]
+    for _, _, where, what in errors:
+        assert any(ln.startswith(where) and what in ln for ln in lines), (where, what, res.stdout)
+    assert "Traceback" not in res.stdout

@@ -362,3 +362,84 @@ def read_vasp_run(path) -> VaspRun:
         return read_outcar(path)
     raise InputError("not a VASP output: give a vasprun.xml (*.xml), an OUTCAR, or a run directory",
                      path)
+
+
+# ------------------------------------------------------------------------------- writing inputs
+
+OUTPUT_NAMES = ("vasprun.xml", "OUTCAR", "OSZICAR")
+
+
+def read_potcar_library(symbols, functional: str = "PBE") -> str:
+    """The POTCAR text for `symbols` (e.g. Li_sv, Al, Cl) concatenated from the pseudopotential
+    library that pymatgen's setting PMG_VASP_PSP_DIR points to (layout POT_GGA_PAW_PBE/<sym>/POTCAR
+    or POT_GGA_PAW_PBE/POTCAR.<sym>, optionally .gz)."""
+    import gzip
+    import os
+
+    psp_dir = os.environ.get("PMG_VASP_PSP_DIR")
+    if not psp_dir:
+        try:
+            from pymatgen.core import SETTINGS
+            psp_dir = SETTINGS.get("PMG_VASP_PSP_DIR")
+        except ImportError:
+            psp_dir = None
+    if not psp_dir:
+        raise InputError("no VASP pseudopotential library: set PMG_VASP_PSP_DIR (pymatgen's setting, "
+                         "environment or ~/.config/.pmgrc.yaml) to the folder holding "
+                         "POT_GGA_PAW_PBE/, or pass --potcar-spec to write POTCAR.spec for a dry run")
+    try:
+        from pymatgen.io.vasp.inputs import PotcarSingle
+        subdir = PotcarSingle.functional_dir.get(functional)
+    except ImportError:
+        subdir = None
+    subdir = subdir or {"PBE": "POT_GGA_PAW_PBE"}.get(functional)
+    if not subdir:
+        raise InputError(f"unknown POTCAR functional {functional!r}; use PBE, PBE_52 or PBE_54")
+    base = Path(psp_dir) / subdir
+    parts = []
+    for sym in symbols:
+        candidates = [base / sym / "POTCAR", base / f"POTCAR.{sym}"]
+        candidates += [Path(str(c) + ".gz") for c in candidates]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise InputError(f"no POTCAR for {sym} under {base} (looked for {sym}/POTCAR and "
+                             f"POTCAR.{sym}); check PMG_VASP_PSP_DIR or the POTCAR choice")
+        raw = gzip.open(found, "rt").read() if found.suffix == ".gz" else found.read_text()
+        if "End of Dataset" not in raw:
+            raise InputError("not a complete POTCAR (no 'End of Dataset' line)", found)
+        parts.append(raw if raw.endswith("\n") else raw + "\n")
+    return "".join(parts)
+
+
+def write_run_directory(outdir, files: dict[str, str], marker: str) -> Path:
+    """Write the input files of one VASP run; each file atomically, `marker` (the metadata) last,
+    so a directory with the marker is complete. Refuses a directory that already holds outputs."""
+    from mtpflow.io.atomic import atomic_open, check_writable
+
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError("exists and is not a directory; choose another --outdir", outdir)
+    present = [n for n in OUTPUT_NAMES if (outdir / n).exists()]
+    if present:
+        raise InputError(f"already holds VASP outputs ({', '.join(present)}); refusing to overwrite "
+                         f"a run: choose a fresh directory", outdir)
+    check_writable(outdir / marker)
+    (outdir / marker).unlink(missing_ok=True)
+    for name in sorted(files, key=lambda n: n == marker):
+        with atomic_open(outdir / name, "w") as fh:
+            fh.write(files[name])
+    return outdir
+
+
+def read_run_metadata(run_dir) -> dict | None:
+    """The mtpflow_vasp.json that `mtpflow vasp-inputs` / `densify --engine vasp` wrote, if any."""
+    import json
+
+    path = Path(run_dir) / "mtpflow_vasp.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"unreadable metadata ({exc}); delete it or rewrite the directory", path) \
+            from exc

@@ -40,6 +40,7 @@ def analysed(tmp_path_factory):
     return d, out
 
 
+@pytest.mark.slow
 def test_analyze_outputs(analysed):
     _, out = analysed
     outdir, truth = out[2]
@@ -84,6 +85,7 @@ def test_analyze_without_temperature_and_bad_input(tmp_path, capsys):
     assert not (tmp_path / "p" / "summary.json").exists()
 
 
+@pytest.mark.slow
 def test_sweep_table_and_plots(analysed, tmp_path):
     _, out = analysed
     csv = tmp_path / "sweep.csv"
@@ -98,6 +100,7 @@ def test_sweep_table_and_plots(analysed, tmp_path):
     assert main(["sweep", str(bad), "--out", str(tmp_path / "s2.csv")]) == 2
 
 
+@pytest.mark.slow
 def test_report_all_sections(analysed, tmp_path, capsys):
     _, out = analysed
     sweep = tmp_path / "sweep.csv"

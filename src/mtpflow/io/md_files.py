@@ -1,0 +1,353 @@
+"""MD files: protocol YAML, trajectory (extxyz, unwrapped) and thermo CSV writers that can resume,
+checkpoints, LAMMPS data files, LAMMPS log (thermo) and dump readers."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mtpflow.errors import InputError
+from mtpflow.io.atomic import atomic_open, check_writable
+
+THERMO_COLUMNS = ("step", "time_ps", "temperature_K", "potential_energy_eV", "kinetic_energy_eV",
+                  "total_energy_eV", "pressure_GPa", "volume_A3")
+BAR_TO_GPA = 1e-4
+
+
+# -- protocol -------------------------------------------------------------------------------------
+def read_protocol(path):
+    """Read and validate a protocol YAML file (see mtpflow.md.protocol); errors name the key."""
+    import yaml
+
+    from mtpflow.md.protocol import protocol_from_dict
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read the protocol ({exc.strerror})", path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path,
+                         None if line is None else line + 1) from None
+    return protocol_from_dict(data, path)
+
+
+# -- system identity ------------------------------------------------------------------------------
+def system_fingerprint(numbers, masses=None) -> str:
+    """Identifies a system by its atom count, order of elements and masses (not its positions)."""
+    h = hashlib.sha256()
+    h.update(np.asarray(numbers, dtype=np.int64).tobytes())
+    if masses is not None:
+        h.update(np.round(np.asarray(masses, dtype=np.float64), 6).tobytes())
+    return f"{len(numbers)}-{h.hexdigest()[:16]}"
+
+
+def file_digest(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+# -- trajectory and thermo: append, resume by truncation, rename when finished -------------------
+class ResumableOutput:
+    """A text output written to `<path>.part` while the run goes on and renamed to `path` by
+    finish(), so an unfinished run never leaves a complete-looking file. `offset()` is recorded in
+    checkpoints; resume(offset) truncates the .part file there and appends."""
+
+    def __init__(self, path, header: str = ""):
+        self.path = check_writable(path)
+        self.part = self.path.with_name(self.path.name + ".part")
+        self.header = header
+        self.fh = None
+
+    def start(self):
+        self.fh = open(self.part, "w")
+        self.fh.write(self.header)
+        return self
+
+    def resume(self, offset: int):
+        if not self.part.exists():
+            if self.path.exists():  # a finished run being extended: continue its file
+                os.replace(self.path, self.part)
+            else:
+                raise InputError(f"cannot resume: neither {self.part.name} nor {self.path.name} exists "
+                                 "(the checkpoint continues that file); start without --resume",
+                                 self.part)
+        size = self.part.stat().st_size
+        if size < offset:
+            raise InputError(f"cannot resume: the file is shorter ({size} bytes) than at the "
+                             f"checkpoint ({offset} bytes); it was truncated or replaced", self.part)
+        self.fh = open(self.part, "r+")
+        self.fh.truncate(offset)
+        self.fh.seek(offset)
+        return self
+
+    def write(self, text: str):
+        self.fh.write(text)
+
+    def offset(self) -> int:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        return self.fh.tell()
+
+    def close(self):
+        if self.fh is not None:
+            self.fh.flush()
+            self.fh.close()
+            self.fh = None
+
+    def finish(self):
+        self.close()
+        os.replace(self.part, self.path)
+
+
+def format_extxyz_frame(symbols, positions, cell, step: int, time_ps: float) -> str:
+    """One extxyz frame: Lattice, pbc, species and (unwrapped) Cartesian positions in Å, with
+    info keys step and time_ps. Positions are written with 10 decimals."""
+    cell = np.asarray(cell, dtype=np.float64)
+    lattice = " ".join(f"{x:.10f}" for x in cell.reshape(-1))
+    head = (f'{len(symbols)}\nLattice="{lattice}" Properties=species:S:1:pos:R:3 '
+            f'step={int(step)} time_ps={time_ps:.6f} pbc="T T T"\n')
+    buf = io.StringIO()
+    buf.write(head)
+    pos = np.asarray(positions, dtype=np.float64)
+    rows = np.char.mod("%.10f", pos)
+    for s, (x, y, z) in zip(symbols, rows):
+        buf.write(f"{s} {x} {y} {z}\n")
+    return buf.getvalue()
+
+
+def write_extxyz_frame(path, symbols, positions, cell, step: int = 0, time_ps: float = 0.0) -> None:
+    """One frame, written atomically (e.g. the last good frame before a blow-up)."""
+    with atomic_open(path) as fh:
+        fh.write(format_extxyz_frame(symbols, positions, cell, step, time_ps))
+
+
+def thermo_header() -> str:
+    return ",".join(THERMO_COLUMNS) + "\n"
+
+
+def format_thermo_row(step, time_ps, temperature_K, epot, ekin, pressure_GPa, volume) -> str:
+    return (f"{int(step)},{time_ps:.6f},{temperature_K:.4f},{epot:.8f},{ekin:.8f},"
+            f"{epot + ekin:.8f},{pressure_GPa:.6f},{volume:.6f}\n")
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+def save_checkpoint(path, arrays: dict, meta: dict) -> None:
+    """Arrays (positions, momenta, cell, thermostat state, ...) and JSON metadata (step, RNG state,
+    fingerprints, output offsets) in one .npz, written atomically."""
+    payload = {f"a_{k}": np.asarray(v) for k, v in arrays.items()}
+    payload["meta_json"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **payload)
+
+
+def load_checkpoint(path, fingerprint: str | None = None) -> tuple[dict, dict]:
+    """(arrays, meta); with `fingerprint`, a checkpoint of another system is rejected."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta_json"]).decode())
+            arrays = {k[2:]: z[k].copy() for k in z.files if k.startswith("a_")}
+    except FileNotFoundError:
+        raise InputError("checkpoint not found; give the file written by --checkpoint", path) from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"not an mtpflow checkpoint ({exc}); give a file written by --checkpoint",
+                         path) from None
+    if meta.get("format") != "mtpflow-md-checkpoint":
+        raise InputError("not an mtpflow MD checkpoint", path)
+    if fingerprint is not None and meta.get("fingerprint") != fingerprint:
+        raise InputError(f"the checkpoint belongs to another system (fingerprint {meta.get('fingerprint')}, "
+                         f"this start structure: {fingerprint}); resume with the same start structure, "
+                         "--replicate and --species", path)
+    return arrays, meta
+
+
+# -- LAMMPS data file -----------------------------------------------------------------------------
+def lammps_cell(cell) -> tuple[np.ndarray, np.ndarray]:
+    """(LAMMPS cell rows: a along x, b in the xy plane, and the rotation R with r_lmp = r @ R)."""
+    cell = np.asarray(cell, dtype=np.float64)
+    a, b, c = cell
+    ax = np.linalg.norm(a)
+    ahat = a / ax
+    bx = b @ ahat
+    by = np.linalg.norm(np.cross(ahat, b))
+    cx = c @ ahat
+    cy = (b @ c - bx * cx) / by
+    cz = np.sqrt(max(c @ c - cx * cx - cy * cy, 0.0))
+    new = np.array([[ax, 0, 0], [bx, by, 0], [cx, cy, cz]])
+    rot = np.linalg.solve(cell, new)  # cell @ rot = new
+    return new, rot
+
+
+def write_lammps_data(path, atoms, species, masses=None) -> None:
+    """`atomic`-style data file: types 1..S in the order of `species` (MTP type + 1), Masses for
+    every species, positions wrapped into the box with image flags (so xu/yu/zu are continuous)."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    species = list(species)
+    index = {s: k for k, s in enumerate(species)}
+    symbols = atoms.get_chemical_symbols()
+    missing = sorted(set(symbols) - set(index))
+    if missing:
+        raise InputError(f"element(s) {','.join(missing)} are not in the species list {','.join(species)}")
+    if masses is None:
+        masses = [float(atomic_masses[atomic_numbers[s]]) for s in species]
+    new, rot = lammps_cell(atoms.cell[:])
+    frac = np.linalg.solve(np.asarray(atoms.cell[:]).T, atoms.positions.T).T
+    image = np.floor(frac).astype(np.int64)
+    frac -= image
+    pos = frac @ new
+    lines = ["LAMMPS data file written by mtpflow (units metal, atom_style atomic)", "",
+             f"{len(atoms)} atoms", f"{len(species)} atom types", "",
+             f"0.0 {new[0, 0]:.12f} xlo xhi", f"0.0 {new[1, 1]:.12f} ylo yhi",
+             f"0.0 {new[2, 2]:.12f} zlo zhi"]
+    if abs(new[1, 0]) > 1e-12 or abs(new[2, 0]) > 1e-12 or abs(new[2, 1]) > 1e-12:
+        lines.append(f"{new[1, 0]:.12f} {new[2, 0]:.12f} {new[2, 1]:.12f} xy xz yz")
+    lines += ["", "Masses", ""]
+    lines += [f"{k + 1} {m:.6f}  # {s}" for k, (s, m) in enumerate(zip(species, masses))]
+    lines += ["", "Atoms # atomic", ""]
+    for i, (s, p, im) in enumerate(zip(symbols, pos, image)):
+        lines.append(f"{i + 1} {index[s] + 1} {p[0]:.12f} {p[1]:.12f} {p[2]:.12f} {im[0]} {im[1]} {im[2]}")
+    with atomic_open(path) as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+# -- LAMMPS outputs -------------------------------------------------------------------------------
+def _drop_rerun(rows_steps: list, first_step: int) -> int:
+    """Index up to which earlier rows are kept when a (restarted) block starts at first_step."""
+    k = len(rows_steps)
+    while k and rows_steps[k - 1] >= first_step:
+        k -= 1
+    return k
+
+
+def read_lammps_log(path) -> dict[str, np.ndarray]:
+    """Thermo columns of a LAMMPS log (all runs; after a restart, re-run steps replace the earlier
+    rows). Keys are LAMMPS's column names (Step, Time, Temp, PotEng, ...)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read the LAMMPS log ({exc.strerror})", path) from None
+    columns: list[str] | None = None
+    rows: list[list[float]] = []
+    cols_seen: list[str] | None = None
+    block_start = True
+    for line in lines:
+        tok = line.split()
+        if tok and tok[0] == "Step":
+            columns, block_start = tok, True
+            if cols_seen is not None and cols_seen != columns:
+                raise InputError("thermo columns change between runs; use one thermo_style", path)
+            cols_seen = columns
+            continue
+        if columns is None:
+            continue
+        try:
+            vals = [float(t) for t in tok]
+        except ValueError:
+            columns = None
+            continue
+        if len(vals) != len(columns):
+            columns = None
+            continue
+        if block_start:
+            rows = rows[:_drop_rerun([r[0] for r in rows], vals[0])]
+            block_start = False
+        rows.append(vals)
+    if cols_seen is None:
+        raise InputError("no thermo output found (no 'Step ...' header); did LAMMPS run?", path)
+    arr = np.array(rows, dtype=np.float64).reshape(-1, len(cols_seen))
+    return {c: arr[:, k] for k, c in enumerate(cols_seen)}
+
+
+def lammps_thermo_rows(log: dict[str, np.ndarray]) -> np.ndarray:
+    """The mtpflow thermo columns (THERMO_COLUMNS) from a metal-units LAMMPS log read by
+    read_lammps_log with thermo_style custom step time temp pe ke etotal press vol."""
+    need = ["Step", "Time", "Temp", "PotEng", "KinEng", "TotEng", "Press", "Volume"]
+    missing = [c for c in need if c not in log]
+    if missing:
+        raise InputError(f"the LAMMPS log lacks thermo column(s) {', '.join(missing)}; use "
+                         "thermo_style custom step time temp pe ke etotal press vol")
+    out = np.column_stack([log[c] for c in need])
+    out[:, 6] *= BAR_TO_GPA
+    return out
+
+
+def read_lammps_dump(path) -> list[dict]:
+    """Frames of a `dump custom` file with id type and xu yu zu (or x y z ix iy iz): each a dict
+    step, cell (3x3, LAMMPS orientation), types (LAMMPS 1..S), positions (unwrapped, Å, sorted by
+    id). After a restart, frames that were written again replace the earlier ones."""
+    path = Path(path)
+    frames: list[dict] = []
+    try:
+        fh = open(path)
+    except OSError as exc:
+        raise InputError(f"cannot read the LAMMPS dump ({exc.strerror})", path) from None
+    with fh:
+        line_no = 0
+
+        def nxt():
+            nonlocal line_no
+            line_no += 1
+            line = fh.readline()
+            if not line:
+                raise InputError("the dump ends inside a frame (truncated by a killed run?)", path, line_no)
+            return line
+
+        while True:
+            line = fh.readline()
+            line_no += 1
+            if not line:
+                break
+            if not line.startswith("ITEM: TIMESTEP"):
+                raise InputError(f"expected 'ITEM: TIMESTEP', found {line.strip()[:40]!r}", path, line_no)
+            try:
+                step = int(nxt())
+                nxt()
+                n = int(nxt())
+                bounds_head = nxt()
+                b = np.array([[float(x) for x in nxt().split()] for _ in range(3)])
+                head = nxt().split()[2:]
+                data = np.loadtxt([nxt() for _ in range(n)], ndmin=2)
+            except ValueError as exc:
+                raise InputError(f"unreadable dump frame ({exc})", path, line_no) from None
+            if "xy" in bounds_head:
+                xy, xz, yz = b[:, 2]
+                xlo = b[0, 0] - min(0.0, xy, xz, xy + xz)
+                xhi = b[0, 1] - max(0.0, xy, xz, xy + xz)
+                ylo, yhi = b[1, 0] - min(0.0, yz), b[1, 1] - max(0.0, yz)
+                zlo, zhi = b[2, 0], b[2, 1]
+            else:
+                xy = xz = yz = 0.0
+                (xlo, xhi), (ylo, yhi), (zlo, zhi) = b[:, :2]
+            cell = np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, zhi - zlo]])
+            col = {c: k for k, c in enumerate(head)}
+            if "id" not in col or "type" not in col:
+                raise InputError("the dump needs columns id and type", path, line_no)
+            order = np.argsort(data[:, col["id"]])
+            data = data[order]
+            if all(c in col for c in ("xu", "yu", "zu")):
+                pos = data[:, [col["xu"], col["yu"], col["zu"]]]
+            elif all(c in col for c in ("x", "y", "z", "ix", "iy", "iz")):
+                pos = data[:, [col["x"], col["y"], col["z"]]] + data[:, [col["ix"], col["iy"], col["iz"]]] @ cell
+            else:
+                raise InputError("the dump needs xu yu zu or x y z ix iy iz (unwrapped positions)",
+                                 path, line_no)
+            frame = dict(step=step, cell=cell, origin=np.array([xlo, ylo, zlo]),
+                         ids=data[:, col["id"]].astype(np.int64),
+                         types=data[:, col["type"]].astype(np.int64), positions=pos)
+            frames = frames[:_drop_rerun([f["step"] for f in frames], step)]
+            frames.append(frame)
+    return frames

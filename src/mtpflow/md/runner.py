@@ -1,0 +1,243 @@
+"""Run an MD protocol with any ASE calculator: seeded velocities, stages with temperature ramps,
+unwrapped trajectory + thermo CSV, atomic checkpoints with bit-exact resume, blow-up protection."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import units
+
+from mtpflow.errors import InputError, MtpflowError
+from mtpflow.io import md_files
+from mtpflow.md.geometry import min_pair_distance
+from mtpflow.md.integrators import make_integrator
+from mtpflow.md.protocol import Protocol
+
+
+class BlowUpError(MtpflowError):
+    """The simulation became unphysical; the message names the cause and the last good frame."""
+
+
+@dataclass
+class RunResult:
+    steps: int               # global step reached
+    steps_run: int           # steps integrated in this call
+    wall_s: float
+    ns_per_day: float
+    final_temperature_K: float
+
+
+def last_good_path(traj_path) -> Path:
+    p = Path(traj_path)
+    return p.with_name(p.stem + ".last_good.extxyz")
+
+
+class _Progress:
+    """One self-overwriting line on a terminal (never in logs): step, %, ns/day, ETA."""
+
+    def __init__(self, total: int, timestep_fs: float, enabled: bool):
+        self.total, self.dt, self.enabled = total, timestep_fs, enabled
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+        self.step0 = None
+
+    def update(self, step: int, stage: str, force: bool = False):
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if self.step0 is None:
+            self.step0, self.t0 = step, now
+            return
+        if not force and now - self.last < 1.0:
+            return
+        self.last = now
+        done = step - self.step0
+        el = max(now - self.t0, 1e-9)
+        nsday = done * self.dt * 1e-6 / el * 86400
+        eta = (self.total - step) * el / done if done else 0
+        sys.stderr.write(f"\r{stage:<10} step {step:,}/{self.total:,} ({100 * step / self.total:5.1f}%) "
+                         f"{nsday:7.3f} ns/day  ETA {int(eta // 3600)}h{int(eta % 3600 // 60):02d}m ")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _temperature(momenta, masses, n_dof):
+    ekin = 0.5 * float(np.sum(momenta * momenta / masses))
+    return ekin, 2.0 * ekin / (n_dof * units.kB)
+
+
+def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
+                 checkpoint_path=None, resume_path=None, min_dist_A: float | None = None,
+                 potential_digest: str = "", progress: bool | None = None, log=None) -> RunResult:
+    """Run `protocol` on `atoms` (positions are kept unwrapped throughout) with `calc`.
+
+    checkpoint_path: written every protocol.checkpoint_every steps and at the end (atomically).
+    resume_path: continue from this checkpoint; outputs are truncated to the checkpoint's state,
+      so the result equals the uninterrupted run.
+    min_dist_A: the potential's min_dist (blow-up threshold = min_dist − margin); None with no
+      blowup.min_dist_A in the protocol disables the pair-distance check.
+    """
+    log = log or (lambda msg: None)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    atoms.calc = calc
+    n = len(atoms)
+    symbols = atoms.get_chemical_symbols()
+    masses = atoms.get_masses()[:, None]
+    fingerprint = md_files.system_fingerprint(atoms.numbers, masses[:, 0])
+    pdigest = protocol.digest()
+    n_dof = 3 * n
+    dt_fs = protocol.timestep_fs
+    rng = np.random.default_rng(protocol.seed)
+    traj = md_files.ResumableOutput(traj_path)
+    thermo = md_files.ResumableOutput(thermo_path, md_files.thermo_header())
+    if checkpoint_path is not None:
+        md_files.check_writable(checkpoint_path)
+
+    bl = protocol.blowup
+    dmin = bl.min_dist_A if bl.min_dist_A is not None else min_dist_A
+    d_threshold = None if dmin is None else dmin - bl.min_dist_margin_A
+    t_max = protocol.max_temperature_K()
+
+    state = {}
+    ckpt_stage, ckpt_k = 0, 0
+    if resume_path is not None:
+        arrays, meta = md_files.load_checkpoint(resume_path, fingerprint)
+        if meta["protocol_digest"] != pdigest:
+            raise InputError("the checkpoint was written with another protocol (stages, timestep or "
+                             "output intervals differ); resume with the same protocol and flags",
+                             resume_path)
+        if potential_digest and meta.get("potential_digest") and meta["potential_digest"] != potential_digest:
+            raise InputError("the checkpoint was written with another potential file; resume with "
+                             "the same potential", resume_path)
+        atoms.set_cell(arrays["cell"], scale_atoms=False)
+        atoms.set_positions(arrays["positions"], apply_constraint=False)
+        atoms.set_momenta(arrays["momenta"], apply_constraint=False)
+        rng.bit_generator.state = meta["rng_state"]
+        step = int(meta["step"])
+        ckpt_stage, ckpt_k = int(meta["stage_index"]), int(meta["stage_step"])
+        state = {k[6:]: v for k, v in arrays.items() if k.startswith("state_")}
+        traj.resume(int(meta["traj_offset"]))
+        thermo.resume(int(meta["thermo_offset"]))
+        log(f"resuming at step {step} (stage {ckpt_stage}, step {ckpt_k} of it)")
+    else:
+        atoms.wrap()
+        # Maxwell-Boltzmann momenta from the seeded generator, zero total momentum
+        p = np.sqrt(masses * units.kB * protocol.start_temperature_K()) * rng.standard_normal((n, 3))
+        p -= masses * (p.sum(axis=0) / masses.sum())
+        atoms.set_momenta(p, apply_constraint=False)
+        step = 0
+        traj.start()
+        thermo.start()
+
+    def write_thermo():
+        epot = atoms.get_potential_energy()
+        ekin, temp = _temperature(atoms.get_momenta(), masses, n_dof)
+        stress = atoms.get_stress(include_ideal_gas=True)
+        p_gpa = -float(np.sum(stress[:3])) / 3.0 / units.GPa
+        thermo.write(md_files.format_thermo_row(step, step * dt_fs * 1e-3, temp, epot, ekin, p_gpa,
+                                                atoms.get_volume()))
+
+    def write_frame():
+        traj.write(md_files.format_extxyz_frame(symbols, atoms.positions, atoms.cell[:], step,
+                                                step * dt_fs * 1e-3))
+
+    good = {"positions": atoms.positions.copy(), "cell": atoms.cell[:].copy(), "step": step}
+
+    def blow_up(reason: str):
+        gp = last_good_path(traj_path)
+        md_files.write_extxyz_frame(gp, symbols, good["positions"], good["cell"], good["step"],
+                                    good["step"] * dt_fs * 1e-3)
+        traj.close()
+        thermo.close()
+        raise BlowUpError(f"MD blew up at step {step} (t = {step * dt_fs * 1e-3:.3f} ps): {reason}. "
+                          f"The last good frame (step {good['step']}) is in {gp}. Lower timestep_fs, "
+                          "check that the potential was trained on such configurations, or restart "
+                          "from an earlier checkpoint")
+
+    def check(full: bool):
+        epot = atoms.get_potential_energy()
+        ekin, temp = _temperature(atoms.get_momenta(), masses, n_dof)
+        if not (math.isfinite(epot) and math.isfinite(temp)):
+            blow_up("the energy or velocities became NaN/inf")
+        if temp > t_max:
+            blow_up(f"the temperature ran away to {temp:.0f} K (limit {t_max:.0f} K, "
+                    "blowup.max_temperature_K)")
+        if full:
+            if not np.isfinite(atoms.positions).all():
+                blow_up("positions became NaN/inf")
+            if d_threshold is not None:
+                d = min_pair_distance(atoms.positions, atoms.cell[:], d_threshold)
+                if d < d_threshold:
+                    blow_up(f"two atoms came {d:.3f} Å apart, below the potential's min_dist "
+                            f"{dmin:.3f} Å minus the margin {bl.min_dist_margin_A:.3f} Å")
+            good["positions"] = atoms.positions.copy()
+            good["cell"] = atoms.cell[:].copy()
+            good["step"] = step
+
+    def save_checkpoint(stage_index, k, integ):
+        arrays = {"positions": atoms.positions, "momenta": atoms.get_momenta(), "cell": atoms.cell[:],
+                  "numbers": atoms.numbers}
+        arrays.update({f"state_{key}": v for key, v in integ.get_state().items()})
+        meta = {"format": "mtpflow-md-checkpoint", "step": step, "stage_index": stage_index,
+                "stage_step": k, "fingerprint": fingerprint, "protocol_digest": pdigest,
+                "potential_digest": potential_digest, "rng_state": rng.bit_generator.state,
+                "traj_offset": traj.offset(), "thermo_offset": thermo.offset(),
+                "time_ps": step * dt_fs * 1e-3}
+        md_files.save_checkpoint(checkpoint_path, arrays, meta)
+
+    if resume_path is None:
+        check(True)
+        write_thermo()
+        write_frame()
+
+    total = protocol.total_steps
+    bar = _Progress(total, dt_fs, progress)
+    wall0, step_start = time.perf_counter(), step
+    integ = None
+    ck_every = protocol.checkpoint_every
+    try:
+        for si, stage in enumerate(protocol.stages):
+            if si < ckpt_stage:
+                continue
+            k0 = ckpt_k if si == ckpt_stage else 0
+            if k0 >= stage.n_steps:
+                continue
+            integ = make_integrator(stage, atoms, dt_fs, rng)
+            if si == ckpt_stage and state:
+                integ.set_state(state)
+            ramp = stage.start_K is not None and stage.end_K != stage.start_K
+            if k0 == 0:
+                log(f"stage {si} ({stage.name}): {stage.ensemble} {stage.n_steps} steps"
+                    + (f", {stage.start_K:g} -> {stage.end_K:g} K" if stage.start_K else ""))
+            for k in range(k0, stage.n_steps):
+                if ramp:
+                    integ.set_target(stage.target_K(k))
+                integ.step()
+                step += 1
+                check(step % bl.check_every == 0)
+                if step % protocol.thermo_every == 0:
+                    write_thermo()
+                if step % protocol.traj_every == 0:
+                    write_frame()
+                if checkpoint_path is not None and ck_every and step % ck_every == 0:
+                    save_checkpoint(si, k + 1, integ)
+                bar.update(step, stage.name)
+        if checkpoint_path is not None and integ is not None:
+            save_checkpoint(len(protocol.stages) - 1, protocol.stages[-1].n_steps, integ)
+    finally:
+        bar.close()
+    wall = time.perf_counter() - wall0
+    traj.finish()
+    thermo.finish()
+    done = step - step_start
+    _, temp = _temperature(atoms.get_momenta(), masses, n_dof)
+    return RunResult(step, done, wall, done * dt_fs * 1e-6 / wall * 86400 if wall > 0 else 0.0, temp)

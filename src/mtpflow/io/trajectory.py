@@ -162,6 +162,7 @@ def _iter_extxyz(path, species, state):
                                       f"{natoms} atom lines; skipped it")
                 return
             if sel is None:
+                state["frame_chars"] = len(header) + len(comment) + sum(map(len, lines))
                 symbols = [ln.split()[sp_col] for ln in lines]
                 labels, counts = np.unique(symbols, return_counts=True)
                 state["composition"] = {str(a): int(b) for a, b in zip(labels, counts)}
@@ -257,6 +258,7 @@ def _iter_lammps(path, species, state):
                                      "an element when the dump has an element column, otherwise "
                                      "a type number)", path, start)
                 sel_ids = np.sort(ids[mask])
+                state["frame_chars"] = len(item) + sum(map(len, head)) + sum(map(len, lines))
                 state["indices"] = sel_ids
                 state["n_atoms"] = natoms
                 state["label_col"] = col["type"] if species.isdigit() else label_col
@@ -396,8 +398,8 @@ def read_species_trajectory(path, species, *, frame_interval_fs=None, every=1, f
 def _estimate_frames(path, frame, state):
     if path.endswith(".gz"):
         return 1024
-    per_atom = 60 if frame.kind == "cart" else 80
-    return int(os.path.getsize(path) / max(1, state.get("n_atoms", 1) * per_atom * 0.8)) + 16
+    # frames are near-constant in size: preallocate for the whole file, grow if it was short
+    return int(os.path.getsize(path) / max(1, state.get("frame_chars", 1)) * 1.02) + 2
 
 
 def _frame_times(path, times, steps, frame_interval_fs, every):

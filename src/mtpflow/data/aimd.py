@@ -82,7 +82,7 @@ def run_aimd(atoms, engine: ReferenceEngine, settings: AimdSettings,
     """Pre-relax then NVT; returns (frames, stats). `atoms` is not modified."""
     from ase import units
     from ase.md.nose_hoover_chain import NoseHooverChainNVT
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md import velocitydistribution as vd
     from ase.optimize import FIRE
 
     settings.validate()
@@ -104,8 +104,11 @@ def run_aimd(atoms, engine: ReferenceEngine, settings: AimdSettings,
     stats.seconds_prerelax = time.perf_counter() - t0
 
     rng = np.random.default_rng(settings.seed)
-    MaxwellBoltzmannDistribution(work, temperature_K=settings.temperature_K, rng=rng)
-    Stationary(work)
+    if hasattr(vd, "thermalize_momenta"):  # ASE >= 3.27
+        vd.thermalize_momenta(work, settings.temperature_K, rng=rng)
+    else:
+        vd.MaxwellBoltzmannDistribution(work, temperature_K=settings.temperature_K, rng=rng)
+    vd.Stationary(work)
     dyn = NoseHooverChainNVT(work, timestep=settings.timestep_fs * units.fs,
                              temperature_K=settings.temperature_K,
                              tdamp=settings.tdamp_fs * units.fs, tchain=settings.tchain)

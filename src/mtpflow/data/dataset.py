@@ -85,8 +85,8 @@ def block_keys(sets: Sequence[tuple[str, list]], block_size: int) -> list[tuple]
 
 
 def split(keys: Sequence[tuple], test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of test configurations: whole blocks, shuffled with `seed`, taken until the test
-    share reaches `test_fraction` of the configurations."""
+    """Boolean mask of test configurations: whole blocks, in an order shuffled with `seed`, each
+    taken when it brings the test count closer to `test_fraction` of the configurations."""
     if not (0.0 <= test_fraction < 1.0):
         raise InputError(f"--test-fraction must be in [0, 1), got {test_fraction}")
     n = len(keys)
@@ -103,12 +103,14 @@ def split(keys: Sequence[tuple], test_fraction: float, seed: int) -> np.ndarray:
     order = np.random.default_rng(seed).permutation(len(blocks))
     target = test_fraction * n
     taken = 0
-    for b in order[:-1]:  # never put every block in the test set
-        if taken >= target:
-            break
-        idx = members[blocks[b]]
-        is_test[idx] = True
-        taken += len(idx)
+    for rank, b in enumerate(order):
+        size = len(members[blocks[b]])
+        if rank == len(order) - 1 and taken + size == n:
+            break  # never put every block in the test set
+        # take a block when it brings the test share closer to the target (the first always)
+        if taken == 0 or abs(taken + size - target) < abs(taken - target):
+            is_test[members[blocks[b]]] = True
+            taken += size
     return is_test
 
 

@@ -29,6 +29,10 @@ wildcard_constraints:
 
 
 # Stage files in DAG order; each adds its final outputs to TARGETS and REPORT_INPUTS.
+include: "workflow/rules/initial.smk"
+include: "workflow/rules/aimd.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/mtp.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 

@@ -26,3 +26,6 @@ rule report:
         "../envs/mtpflow.yaml"
     shell:
         "mtpflow report --out {output.html} --title {params.title:q} {params.args} > {log} 2>&1"
+
+
+TARGETS.append("results/report/report.html")

@@ -11,6 +11,13 @@ from pathlib import Path
 from mtpflow.errors import InputError
 
 
+def _umask_mode() -> int:
+    # mkstemp creates files 0600; a finished output gets the mode an ordinary open() would give.
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def check_writable(path) -> Path:
     """Fail early (before any work) when `path` cannot be written."""
     path = Path(path)
@@ -32,6 +39,7 @@ def atomic_open(path, mode: str = "w", **kwargs):
     """Open a temporary sibling of `path` for writing; rename it to `path` on success only."""
     path = check_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.fchmod(fd, _umask_mode())
     os.close(fd)
     try:
         with open(tmp, mode, **kwargs) as fh:
@@ -51,6 +59,7 @@ def atomic_path(path):
     it is renamed to `path` when the block ends without error."""
     path = check_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent or ".")
+    os.fchmod(fd, _umask_mode())
     os.close(fd)
     try:
         yield Path(tmp)

@@ -1,0 +1,44 @@
+"""Atomic writes: nothing half-written, ordinary permissions, clear errors."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from mtpflow.errors import InputError
+from mtpflow.io.atomic import atomic_open, atomic_path
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as fh:
+            fh.write("partial")
+            raise RuntimeError("killed")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_success_replaces_and_uses_umask_mode(tmp_path):
+    target = tmp_path / "sub" / "out.txt"
+    with atomic_open(target) as fh:
+        fh.write("done")
+    assert target.read_text() == "done"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+    with atomic_path(tmp_path / "x.png") as tmp:
+        tmp.write_bytes(b"png")
+    assert (tmp_path / "x.png").read_bytes() == b"png"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_folder_is_a_clear_error(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    with pytest.raises(InputError, match="not writable"):
+        with atomic_open(folder / "a.txt") as fh:
+            fh.write("x")

@@ -1,0 +1,220 @@
+"""Verbs `train` (fit an MTP as `mlp train` does, MPI over configurations) and `calc-errors`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from mtpflow.errors import InputError
+
+
+def _species(text):
+    if text is None:
+        return None
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names or len(set(names)) != len(names):
+        raise InputError(f"--species must be distinct element names separated by commas, got {text!r}")
+    return names
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a Moment Tensor Potential on a .cfg training set (MLIP's loss, BFGS, MPI)",
+        description="Fit an MTP like `mlp train`: loss = sum_k [w_e/N_k^p (E_k-E_k^ref)^2 + "
+        "w_f sum_i |F_ik-F_ik^ref|^2 + w_s/N_k^p sum_ab (W_ab,k-W_ab,k^ref)^2] (E eV, F eV/Å, W the "
+        "PlusStress virial in eV, p = --weight-scaling). An untrained template is widened to the "
+        "training set's species, given random radial coefficients (--seed), its radial scaling "
+        "chosen and linear coefficients solved exactly; then BFGS over all parameters. "
+        "Run under `mpiexec -n R` to split configurations over R ranks (same result).")
+    p.add_argument("init", help="initial potential: MLIP template (.almtp/.mtp) or trained potential")
+    p.add_argument("train_cfg", help="training set (MLIP .cfg; energies eV, forces eV/Å, PlusStress eV)")
+    p.add_argument("--out", required=True, help="trained potential to write (.mtp/.almtp, MLIP format)")
+    p.add_argument("--species", help="element of each type in type order, e.g. Li,Cl,Al (stored as "
+                   "metadata; sets the species count)")
+    p.add_argument("--energy-weight", type=float, default=1.0, help="w_e (1/eV²; default 1)")
+    p.add_argument("--force-weight", type=float, default=0.01, help="w_f (Å²/eV²; default 0.01)")
+    p.add_argument("--stress-weight", type=float, default=0.001, help="w_s (1/eV²; default 0.001)")
+    p.add_argument("--weight-scaling", type=int, choices=(0, 1, 2), default=1,
+                   help="divide energy and stress weights by N_atoms^this (dimensionless; default 1)")
+    p.add_argument("--weight-scaling-forces", type=int, choices=(0, 1, 2), default=0,
+                   help="divide the force weight by N_atoms^this (dimensionless; default 0)")
+    p.add_argument("--max-iter", type=int, default=1000,
+                   help="BFGS iterations (count; 0 writes the initialised potential)")
+    p.add_argument("--tolerance", type=float, default=1e-3,
+                   help="stop when the loss decreased by less than this fraction over 100 "
+                   "iterations (dimensionless)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random radial coefficients (integer)")
+    p.add_argument("--checkpoint", help="checkpoint file (.npz) written atomically")
+    p.add_argument("--checkpoint-every", type=int, default=50, help="iterations between checkpoints (count)")
+    p.add_argument("--resume", help="continue from this checkpoint (.npz)")
+    p.add_argument("--valid", help="validation set (.cfg): errors printed after training")
+    p.add_argument("--log", help="per-iteration CSV: iteration, loss, rmse_energy_per_atom_eV, "
+                   "rmse_force_eV_A, rmse_stress_GPa")
+    p.add_argument("--no-mindist-update", action="store_true",
+                   help="keep the template's min_dist (Å) instead of lowering it to the smallest "
+                   "interatomic distance in the training set")
+    p.set_defaults(func=cmd_train)
+
+    q = sub.add_parser(
+        "calc-errors", help="errors of a potential on a .cfg test set: MAE, RMSE, R², max",
+        description="Energy per atom (eV/atom), force components (eV/Å) and stress components "
+        "(GPa, ASE sign): MAE, RMSE, R², max |error| and counts, as a table; optional JSON, "
+        "per-configuration CSV and parity plots.")
+    q.add_argument("potential", help="trained potential (.mtp/.almtp)")
+    q.add_argument("test_cfg", help="test set (MLIP .cfg)")
+    q.add_argument("--species", help="element of each type (checked against the potential's metadata)")
+    q.add_argument("--json", help="write metrics as JSON (units: eV/atom, eV/Å, GPa)")
+    q.add_argument("--csv", help="per-configuration CSV (energies eV/atom, force RMSE eV/Å, stress RMSE GPa)")
+    q.add_argument("--plots", help="folder for energy/forces/stress parity PNGs")
+    q.set_defaults(func=cmd_calc_errors)
+
+
+def _check_species(pot, species, path):
+    if species is not None and pot.species is not None and pot.species != species:
+        raise InputError(f"--species {','.join(species)} differs from the potential's species "
+                         f"{','.join(pot.species)}", path)
+
+
+def cmd_train(args) -> int:
+    from mtpflow.io.atomic import check_writable
+    from mtpflow.io.cfg import read_cfg
+    from mtpflow.io.mtp import read_mtp, write_mtp
+    from mtpflow.train import parallel
+    from mtpflow.train.loss import LossWeights
+    from mtpflow.train.trainer import TrainOptions, train
+
+    comm = parallel.get_comm()
+    if args.max_iter < 0:
+        raise InputError("--max-iter must be >= 0")
+    if args.checkpoint_every < 1:
+        raise InputError("--checkpoint-every must be >= 1")
+    for name in ("energy_weight", "force_weight", "stress_weight"):
+        v = getattr(args, name)
+        if not np.isfinite(v) or v < 0:
+            raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
+    species = _species(args.species)
+    if comm.rank == 0:
+        for path in (args.out, args.log, args.checkpoint):
+            if path:
+                check_writable(path)
+    pot = read_mtp(args.init)
+    _check_species(pot, species, args.init)
+    configs = read_cfg(args.train_cfg)
+    if not configs:
+        raise InputError("no configurations: the training file is empty", args.train_cfg)
+    valid = read_cfg(args.valid) if args.valid else None
+    max_type = max(int(c.types.max()) for c in configs if c.n_atoms) if configs else 0
+    if species is not None:
+        n_species = len(species)
+    elif pot.is_trained:
+        n_species = pot.species_count
+    else:
+        n_species = max_type + 1
+    weights = LossWeights(args.energy_weight, args.force_weight, args.stress_weight,
+                          args.weight_scaling, args.weight_scaling_forces)
+    opts = TrainOptions(weights=weights, max_iter=args.max_iter, tolerance=args.tolerance,
+                        seed=args.seed, mindist_update=not args.no_mindist_update,
+                        checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                        resume=args.resume)
+    say = (lambda msg: print(msg, flush=True)) if comm.rank == 0 else (lambda msg: None)
+    say(f"training on {len(configs)} configurations ({sum(c.n_atoms for c in configs)} atoms), "
+        f"{n_species} species, {comm.size} rank(s)")
+    trained, summary = train(pot, configs, n_species, opts, comm=comm, log_path=args.log, say=say,
+                             train_path=args.train_cfg)
+    if species is not None:
+        trained.species = species
+    if comm.rank == 0:
+        write_mtp(args.out, trained)
+        fin = summary.get("final")
+        if fin:
+            say(f"iterations {summary['iterations']} ({summary['stop_reason']}), loss {fin[1]:.6g}; "
+                f"training RMSE: energy {fin[2] * 1e3:.3f} meV/atom, force {fin[3]:.4f} eV/Å, "
+                f"stress {fin[4]:.4f} GPa; {summary['seconds']:.1f} s")
+        say(f"wrote {args.out}")
+        if valid is not None:
+            metrics, *_ = compute_errors(trained, valid)
+            print(format_table(metrics, f"validation ({args.valid})"))
+    return 0
+
+
+def predict(pot, configs):
+    """Energies (eV), forces [(N, 3) eV/Å] and virials (3x3, eV) of each configuration."""
+    from mtpflow.train.loss import LossWeights, PackedSet, evaluate_local
+
+    if not pot.is_trained:
+        raise InputError("the potential has no coefficients (an untrained template): train it first")
+    data = PackedSet(configs, pot.max_dist, LossWeights(0, 0, 0), np.zeros(len(configs), np.int64))
+    _, e, f, w = evaluate_local(pot, data, want_grad=False)
+    forces = [f[data.atom_off[k]:data.atom_off[k + 1]] for k in range(len(configs))]
+    return e, forces, w
+
+
+def compute_errors(pot, configs, path=None):
+    from mtpflow.train.metrics import all_metrics, collect_pairs
+
+    if not configs:
+        raise InputError("no configurations: the test file is empty", path)
+    for k, c in enumerate(configs):
+        if c.n_atoms and (c.types.max() >= pot.species_count or c.types.min() < 0):
+            raise InputError(f"configuration {k + 1} has atom type {int(c.types.max())} but the "
+                             f"potential has {pot.species_count} species", path)
+        if not np.all(np.isfinite(c.positions)):
+            raise InputError(f"configuration {k + 1} has NaN or inf positions", path)
+    e, forces, w = predict(pot, configs)
+    pairs = collect_pairs(configs, e, forces, w)
+    return all_metrics(configs, pairs), pairs, (e, forces, w)
+
+
+def format_table(m: dict, title: str) -> str:
+    lines = [f"{title}: {m['n_configs']} configurations, {m['n_atoms']} atoms",
+             f"{'quantity':<26}{'MAE':>12}{'RMSE':>12}{'R²':>10}{'max':>12}{'count':>10}"]
+    for key, name in (("energy_per_atom", "energy (eV/atom)"), ("forces", "force comp. (eV/Å)"),
+                      ("stress", "stress comp. (GPa)")):
+        q = m[key]
+        lines.append(f"{name:<26}{q['mae']:>12.5g}{q['rmse']:>12.5g}{q['r2']:>10.5f}{q['max']:>12.5g}"
+                     f"{q['count']:>10d}")
+    return "\n".join(lines)
+
+
+def cmd_calc_errors(args) -> int:
+    from mtpflow.io.atomic import atomic_open, check_writable
+    from mtpflow.io.cfg import read_cfg
+    from mtpflow.io.mtp import read_mtp
+
+    for path in (args.json, args.csv):
+        if path:
+            check_writable(path)
+    species = _species(args.species)
+    pot = read_mtp(args.potential)
+    _check_species(pot, species, args.potential)
+    configs = read_cfg(args.test_cfg)
+    metrics, pairs, (e, forces, w) = compute_errors(pot, configs, args.test_cfg)
+    print(format_table(metrics, args.test_cfg))
+    if args.json:
+        with atomic_open(args.json, "w") as fh:
+            json.dump(metrics, fh, indent=2)
+            fh.write("\n")
+    if args.csv:
+        from mtpflow.train.loss import EV_A3_TO_GPA
+        voigt = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
+        with atomic_open(args.csv, "w") as fh:
+            fh.write("config,n_atoms,energy_ref_eV_per_atom,energy_pred_eV_per_atom,"
+                     "force_rmse_eV_A,stress_rmse_GPa\n")
+            for k, c in enumerate(configs):
+                n = c.n_atoms
+                er = c.energy / n if c.energy is not None else float("nan")
+                fr = (float(np.sqrt(np.mean((forces[k] - c.forces) ** 2)))
+                      if c.forces is not None else float("nan"))
+                sr = float("nan")
+                if c.plus_stress is not None and c.cell is not None:
+                    d = (w[k][voigt] - c.plus_stress) / c.volume * EV_A3_TO_GPA
+                    sr = float(np.sqrt(np.mean(d * d)))
+                fh.write(f"{k + 1},{n},{er:.12g},{e[k] / n:.12g},{fr:.8g},{sr:.8g}\n")
+    if args.plots:
+        from mtpflow.report.parity import parity_plots
+
+        for p in parity_plots(args.plots, pairs, metrics):
+            print(f"wrote {p}", file=sys.stderr)
+    return 0

@@ -1,0 +1,62 @@
+"""Training checkpoints: the potential (MLIP text), the full BFGS state and the log rows, in one
+.npz written atomically (temp file + rename), so a kill never leaves a damaged checkpoint."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mtpflow.errors import InputError
+from mtpflow.io.atomic import atomic_open
+from mtpflow.train.optimizer import BFGSState
+
+FORMAT = "mtpflow-train-checkpoint-1"
+
+
+def save_checkpoint(path, pot, state: BFGSState, log_rows, meta: dict) -> None:
+    from mtpflow.io.mtp import format_mtp
+
+    arrays = {
+        "format": np.array(FORMAT),
+        "potential": np.array(format_mtp(pot)),
+        "x": state.x, "f": np.array(state.f), "g": state.g,
+        "H": state.H if state.H is not None else np.zeros((0, 0)),
+        "iteration": np.array(state.iteration), "history": np.array(state.history, dtype=float),
+        "n_evals": np.array(state.n_evals), "last_step": np.array(state.last_step),
+        "log_rows": np.array(log_rows, dtype=float).reshape(-1, 5),
+        "meta": np.array(json.dumps(meta)),
+    }
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def load_checkpoint(path):
+    """Returns (potential, BFGSState, log_rows, meta)."""
+    from mtpflow.io.mtp import read_mtp
+
+    path = Path(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        if str(z["format"]) != FORMAT:
+            raise InputError(f"not an mtpflow training checkpoint (format {str(z['format'])!r})", path)
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / "ckpt.mtp"
+            p.write_text(str(z["potential"]), encoding="utf-8")
+            pot = read_mtp(p)
+        H = z["H"]
+        state = BFGSState(x=z["x"].copy(), f=float(z["f"]), g=z["g"].copy(),
+                          H=H.copy() if H.size else None, iteration=int(z["iteration"]),
+                          history=[float(v) for v in z["history"]], n_evals=int(z["n_evals"]),
+                          last_step=float(z["last_step"]))
+        rows = [list(r) for r in z["log_rows"]]
+        meta = json.loads(str(z["meta"]))
+    except InputError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"cannot read the checkpoint ({exc})", path) from exc
+    if pot.n_params() != len(state.x):
+        raise InputError("the checkpoint is inconsistent (parameter count)", path)
+    return pot, state, rows, meta

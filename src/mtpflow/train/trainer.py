@@ -1,0 +1,192 @@
+"""Training as `mlp train` does it: initialise (widen a template's species, random radial
+coefficients, lower min_dist), choose the radial scaling and solve the linear coefficients exactly,
+then BFGS over all parameters, with a per-iteration log and atomic checkpoints."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mtpflow.errors import InputError
+from mtpflow.train import parallel
+from mtpflow.train.checkpoint import load_checkpoint, save_checkpoint
+from mtpflow.train.linear import fit_linear
+from mtpflow.train.loss import (LossFunction, LossWeights, PackedSet, check_training_configs,
+                                training_set_hash)
+from mtpflow.train.optimizer import BFGSState, bfgs_iteration, converged
+
+LOG_COLUMNS = ["iteration", "loss", "rmse_energy_per_atom_eV", "rmse_force_eV_A", "rmse_stress_GPa"]
+RADIAL_INIT_AMPLITUDE = 5e-3
+
+
+@dataclass
+class TrainOptions:
+    weights: LossWeights
+    max_iter: int = 1000
+    tolerance: float = 1e-3
+    seed: int = 0
+    mindist_update: bool = True
+    checkpoint: str | None = None
+    checkpoint_every: int = 50
+    resume: str | None = None
+
+
+def initialise(pot, species_count: int, seed: int):
+    """A template (no coefficients) widened to species_count with random radial coefficients from
+    seed; species and moment coefficients are set to zero (the linear fit follows). A trained
+    potential is returned unchanged (it must already cover species_count)."""
+    pot = pot.copy()
+    if pot.is_trained:
+        if pot.species_count < species_count:
+            raise InputError(f"the potential has {pot.species_count} species but the training set "
+                             f"uses {species_count}; start from an untrained template")
+        return pot
+    pot.species_count = species_count
+    if pot.species is not None and len(pot.species) != species_count:
+        pot.species = None
+    rng = np.random.default_rng(seed)
+    shape = (species_count, species_count, pot.radial_funcs_count, pot.radial_basis_size)
+    pot.radial_coeffs = RADIAL_INIT_AMPLITUDE * rng.uniform(-1.0, 1.0, size=shape)
+    pot.species_coeffs = np.zeros(species_count)
+    pot.moment_coeffs = np.zeros(pot.alpha_scalar_moments)
+    pot.scaling = 1.0
+    pot.write_scaling = True
+    return pot
+
+
+def local_data(configs, pot, weights: LossWeights, comm):
+    """This rank's PackedSet: contiguous chunks balanced by atom count."""
+    chunk = parallel.make_chunks(len(configs))
+    n_chunks = int(chunk[-1]) + 1
+    chunk_atoms = np.zeros(n_chunks)
+    for k, c in enumerate(configs):
+        chunk_atoms[chunk[k]] += c.n_atoms
+    lo, hi = parallel.partition_chunks(chunk_atoms, comm.size)[comm.rank]
+    idx = [k for k in range(len(configs)) if lo <= chunk[k] < hi]
+    return PackedSet([configs[k] for k in idx], pot.max_dist, weights, chunk[idx])
+
+
+def min_pair_distance(data: PackedSet, comm) -> float:
+    d = float(np.sqrt(np.min(np.sum(data.rvec ** 2, axis=1)))) if len(data.rvec) else np.inf
+    return -comm.allreduce_max(-d)
+
+
+class Progress:
+    """One CSV row per iteration (rewritten atomically) and a terminal line (rank 0 only)."""
+
+    def __init__(self, comm, log_path=None, total=0, rows=None):
+        self.rank0 = comm.rank == 0
+        self.log_path = log_path
+        self.rows = list(rows or [])
+        self.total = total
+        self.tty = self.rank0 and sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+
+    def record(self, it, loss, rmse):
+        self.rows.append([it, loss, rmse["energy_per_atom"], rmse["force"], rmse["stress_gpa"]])
+        if not self.rank0:
+            return
+        if self.log_path:
+            from mtpflow.io.atomic import atomic_open
+
+            with atomic_open(self.log_path, "w") as fh:
+                fh.write(",".join(LOG_COLUMNS) + "\n")
+                for r in self.rows:
+                    fh.write(f"{int(r[0])},{r[1]:.17g},{r[2]:.17g},{r[3]:.17g},{r[4]:.17g}\n")
+        if self.tty:
+            el = time.perf_counter() - self.t0
+            sys.stderr.write(f"\r  iter {it:5d}/{self.total}  loss {loss:.6e}  "
+                             f"E {rmse['energy_per_atom'] * 1e3:8.3f} meV/atom  "
+                             f"F {rmse['force']:.4f} eV/Å  S {rmse['stress_gpa']:.3f} GPa  "
+                             f"{el:7.1f} s ")
+            sys.stderr.flush()
+
+    def close(self):
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, log_path=None,
+          say=None, train_path=None):
+    """Train and return (potential, summary dict). Identical result on every rank."""
+    comm = comm if comm is not None else parallel.get_comm()
+    say = say if (say and comm.rank == 0) else (lambda *_: None)
+    check_training_configs(configs, species_count, opts.weights, train_path)
+    data_hash = training_set_hash(configs)
+    resume_state = None
+    if opts.resume:
+        pot, resume_state, rows, meta = load_checkpoint(opts.resume)
+        if meta.get("training_set_hash") != data_hash:
+            raise InputError("the checkpoint was made with a different training set "
+                             f"(hash {meta.get('training_set_hash')} vs {data_hash})", opts.resume)
+        if pot.species_count < species_count:
+            raise InputError("the checkpoint's potential has fewer species than the training set",
+                             opts.resume)
+    else:
+        pot = initialise(init_pot, species_count, opts.seed)
+        rows = []
+    data = local_data(configs, pot, opts.weights, comm)
+    summary = {"n_configs": len(configs), "n_atoms": int(sum(c.n_atoms for c in configs)),
+               "training_set_hash": data_hash}
+    if resume_state is None:
+        if not init_pot.is_trained:
+            if opts.mindist_update:
+                dmin = min_pair_distance(data, comm)
+                if dmin < pot.min_dist:
+                    say(f"min_dist lowered from {pot.min_dist:g} to {dmin:.6g} Å (the smallest "
+                        "distance in the training set)")
+                    pot.min_dist = dmin
+            info = fit_linear(pot, data, comm, rescale=True, log=say)
+            summary["scaling"] = info["scaling"]
+    pot.metadata["training_set_hash"] = data_hash
+    lossf = LossFunction(pot, data, comm)
+    progress = Progress(comm, log_path, opts.max_iter, rows)
+    if resume_state is None:
+        x = pot.get_params()
+        f, g, rmse = lossf(x)
+        state = BFGSState(x=x, f=f, g=g, history=[f], n_evals=1)
+        progress.record(0, f, rmse)
+    else:
+        state = resume_state
+        say(f"resumed at iteration {state.iteration} from {opts.resume}")
+
+    last_rmse = {}
+
+    def fun(x):
+        f, g, r = lossf(x)
+        last_rmse.clear()
+        last_rmse.update(r)
+        last_rmse["_x"] = x
+        return f, g
+
+    t0 = time.perf_counter()
+    stop_reason = "max_iter"
+    try:
+        while state.iteration < opts.max_iter:
+            if not bfgs_iteration(fun, state):
+                stop_reason = "line search found no decrease"
+                break
+            rmse = dict(last_rmse) if last_rmse.get("_x") is not None and \
+                np.array_equal(last_rmse["_x"], state.x) else lossf(state.x)[2]
+            progress.record(state.iteration, state.f, rmse)
+            if opts.checkpoint and opts.checkpoint_every > 0 and \
+                    state.iteration % opts.checkpoint_every == 0 and comm.rank == 0:
+                pot.set_params(state.x)
+                save_checkpoint(opts.checkpoint, pot, state, progress.rows,
+                                {"training_set_hash": data_hash})
+            if converged(state, opts.tolerance):
+                stop_reason = "tolerance"
+                break
+    finally:
+        progress.close()
+    comm.barrier()
+    pot.set_params(state.x)
+    if opts.checkpoint and comm.rank == 0:
+        save_checkpoint(opts.checkpoint, pot, state, progress.rows, {"training_set_hash": data_hash})
+    summary.update(iterations=state.iteration, loss=state.f, evaluations=state.n_evals,
+                   stop_reason=stop_reason, seconds=time.perf_counter() - t0,
+                   final=progress.rows[-1] if progress.rows else None)
+    return pot, summary

@@ -19,6 +19,7 @@ VERB_MODULES: list[str] = [
     "mtpflow.commands.basis",
     "mtpflow.commands.analysis",
     "mtpflow.commands.data",
+    "mtpflow.commands.md",
 ]
 
 

@@ -1,0 +1,214 @@
+"""`mtpflow md` (embedded MD with an MTP: melt/quench/production protocols, checkpoints, resume)
+and `mtpflow lammps-deck` (the same protocol as a restartable LAMMPS input deck)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mtpflow.errors import InputError
+
+
+def _replicate(text: str | None):
+    if not text:
+        return None
+    try:
+        reps = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        reps = ()
+    if len(reps) != 3 or min(reps) < 1:
+        raise InputError(f"--replicate {text!r}: give three positive integers, e.g. 3,3,3")
+    return reps
+
+
+def _add_common(p, verb: str) -> None:
+    p.add_argument("potential", metavar="POT", help="trained MTP (.mtp or .almtp, MLIP format)")
+    p.add_argument("start", metavar="START",
+                   help="start structure (.extxyz, .cfg, POSCAR, LAMMPS data, ...; last frame used)")
+    p.add_argument("--species", help="elements of MTP types 0, 1, ... comma-separated (e.g. Li,Cl,Al); "
+                                     "default: the potential's species metadata")
+    p.add_argument("--replicate", metavar="A,B,C",
+                   help="repeat the start cell A x B x C times (counts; e.g. 3,3,3: 96 -> 2,592 ions)")
+    p.add_argument("--protocol", help="protocol YAML (stages melt/quench/anneal/production; see "
+                                      "mtpflow.md.protocol); or use the one-stage flags below")
+    g = p.add_argument_group("one stage instead of --protocol")
+    g.add_argument("--ensemble", choices=["nve", "nvt", "npt"], help="ensemble of the single stage")
+    g.add_argument("--temperature-K", type=float,
+                   help="thermostat temperature (K); for nve the initial velocities' temperature")
+    g.add_argument("--steps", type=int, help="number of MD steps (count)")
+    g.add_argument("--timestep-fs", type=float, default=1.0, help="time step (fs; default 1.0)")
+    g.add_argument("--pressure-GPa", type=float, default=0.0, help="npt pressure (GPa; default 0)")
+    o = p.add_argument_group("overrides of protocol keys")
+    o.add_argument("--seed", type=int, help="random seed (integer) for velocities and stochastic thermostats")
+    o.add_argument("--traj-every", type=int, help="steps between trajectory frames (count)")
+    o.add_argument("--thermo-every", type=int, help="steps between thermo rows (count)")
+
+
+def _protocol(args):
+    from mtpflow.io.md_files import read_protocol
+    from mtpflow.md.protocol import protocol_from_dict
+
+    single = [args.ensemble, args.temperature_K, args.steps]
+    if args.protocol:
+        if any(v is not None for v in single):
+            raise InputError("give either --protocol or the one-stage flags (--ensemble, "
+                             "--temperature-K, --steps), not both")
+        proto = read_protocol(args.protocol)
+    else:
+        if args.ensemble is None or args.steps is None:
+            raise InputError("give --protocol FILE, or --ensemble and --steps (and --temperature-K)")
+        stage = {"type": "production", "ensemble": args.ensemble, "steps": args.steps}
+        d = {"timestep_fs": args.timestep_fs, "stages": [stage]}
+        if args.ensemble == "nve":
+            d["initial_temperature_K"] = args.temperature_K or 0.0
+        else:
+            stage["temperature_K"] = args.temperature_K
+        if args.ensemble == "npt":
+            stage["pressure_GPa"] = args.pressure_GPa
+        proto = protocol_from_dict(d)
+    for key in ("seed", "traj_every", "thermo_every"):
+        v = getattr(args, key, None)
+        if v is not None:
+            if v < (0 if key == "seed" else 1):
+                raise InputError(f"--{key.replace('_', '-')} {v}: must be {'>= 0' if key == 'seed' else 'positive'}")
+            setattr(proto, key, v)
+    return proto
+
+
+def _load(args):
+    """(potential, species, start atoms) with species and elements checked."""
+    from mtpflow.io.ase_bridge import parse_species
+    from mtpflow.io.mtp import read_mtp
+    from mtpflow.io.structure import read_frames
+
+    pot = read_mtp(args.potential)
+    species = parse_species(args.species) if args.species else (list(pot.species) if pot.species else None)
+    if not species:
+        raise InputError("the potential names no elements; pass --species (element of MTP type "
+                         "0, 1, ..., e.g. Li,Cl,Al)", args.potential)
+    if len(species) != pot.species_count:
+        raise InputError(f"--species names {len(species)} elements but the potential has "
+                         f"species_count = {pot.species_count}", args.potential)
+    atoms = read_frames(args.start, species, index=-1)[0]
+    lacking = sorted(set(atoms.get_chemical_symbols()) - set(species))
+    if lacking:
+        raise InputError(f"the start structure has element(s) {','.join(lacking)} that the potential "
+                         f"lacks (its species: {','.join(species)}); use a structure of these elements "
+                         "or a potential trained on them", args.start)
+    if not atoms.pbc.all():
+        raise InputError("the start structure must be periodic in 3D (a cell is needed)", args.start)
+    reps = _replicate(args.replicate)
+    if reps:
+        atoms.wrap()
+        atoms = atoms.repeat(reps)
+    atoms.calc = None
+    return pot, species, atoms
+
+
+def run_md(args) -> int:
+    from mtpflow.io.md_files import file_digest
+    from mtpflow.md.runner import run_protocol
+
+    pot, species, atoms = _load(args)
+    if not pot.is_trained:
+        raise InputError("the potential is untrained (no coefficients); train it first", args.potential)
+    proto = _protocol(args)
+    if args.checkpoint_every is not None:
+        if args.checkpoint_every < 0:
+            raise InputError("--checkpoint-every must be >= 0 (steps; 0: only at the end)")
+        proto.checkpoint_every = args.checkpoint_every
+    ckpt = args.checkpoint or args.resume
+    if proto.checkpoint_every and not ckpt:
+        raise InputError("checkpoints are requested (--checkpoint-every or checkpoint_every in the "
+                         "protocol) but no --checkpoint FILE is given")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError("--threads must be >= 1")
+        from mtpflow.mtp.evaluate import set_threads
+        set_threads(args.threads)
+    from mtpflow.mtp import MTPCalculator
+
+    calc = MTPCalculator(pot, species=species)
+
+    def log(msg):
+        print(f"mtpflow md: {msg}", file=sys.stderr)
+
+    log(f"{len(atoms)} atoms, {proto.total_steps} steps of {proto.timestep_fs:g} fs "
+        f"({proto.total_steps * proto.timestep_fs * 1e-6:.4g} ns)")
+    res = run_protocol(atoms, calc, proto, args.traj, args.thermo, checkpoint_path=ckpt,
+                       resume_path=args.resume, min_dist_A=pot.min_dist,
+                       potential_digest=file_digest(args.potential), log=log)
+    print(f"mtpflow md: {res.steps_run} steps in {res.wall_s:.1f} s ({res.ns_per_day:.3f} ns/day); "
+          f"final T = {res.final_temperature_K:.1f} K; wrote {args.traj}, {args.thermo}"
+          + (f", {ckpt}" if ckpt else ""))
+    return 0
+
+
+def run_deck(args) -> int:
+    import shutil
+
+    from ase.data import atomic_masses, atomic_numbers
+
+    from mtpflow.io.atomic import atomic_open, atomic_path
+    from mtpflow.io.md_files import write_lammps_data
+    from mtpflow.md.deck import DeckFiles, make_deck
+
+    pot, species, atoms = _load(args)
+    if not pot.is_trained and not args.pair_style_override:
+        raise InputError("the potential is untrained (no coefficients); train it first", args.potential)
+    proto = _protocol(args)
+    if args.restart_every is not None and args.restart_every < 1:
+        raise InputError("--restart-every must be a positive number of steps")
+    out = Path(args.outdir)
+    ext = Path(args.potential).suffix or ".mtp"
+    files = DeckFiles(potential=f"potential{ext}")
+    masses = [float(atomic_masses[atomic_numbers[s]]) for s in species]
+    deck = make_deck(proto, species, masses, files, args.pair_style, args.pair_style_override,
+                     args.restart_every, title=f"{len(atoms)} atoms, {','.join(species)}")
+    write_lammps_data(out / files.data, atoms, species, masses)
+    with atomic_path(out / files.potential) as tmp:
+        shutil.copyfile(args.potential, tmp)
+    with atomic_open(out / "in.lammps") as fh:
+        fh.write(deck)
+    print(f"mtpflow lammps-deck: wrote {out / 'in.lammps'}, {out / files.data}, {out / files.potential} "
+          f"({len(atoms)} atoms, {proto.total_steps} steps); run in {out}: srun <lmp> -in in.lammps")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "md", help="run MD with an MTP: melt / quench / production protocol, checkpoints, resume",
+        description="Embedded MD (ASE integrators, the numba MTP engine). Writes an extxyz trajectory "
+        "with unwrapped positions (info: step, time_ps) and a thermo CSV (step,time_ps,temperature_K,"
+        "potential_energy_eV,kinetic_energy_eV,total_energy_eV,pressure_GPa,volume_A3); outputs are "
+        "<name>.part until the run ends. Stops with a clear message and <traj>.last_good.extxyz when "
+        "atoms come closer than the potential's min_dist minus a margin, T runs away, or NaN appears.")
+    _add_common(p, "md")
+    p.add_argument("--traj", required=True, help="trajectory output (.extxyz)")
+    p.add_argument("--thermo", required=True, help="thermo CSV output")
+    p.add_argument("--checkpoint", help="checkpoint file (.npz) written atomically")
+    p.add_argument("--checkpoint-every", type=int,
+                   help="steps between checkpoints (count; overrides the protocol; 0: at the end only)")
+    p.add_argument("--resume", help="continue from this checkpoint (same START, protocol and flags); "
+                                    "the result equals the uninterrupted run")
+    p.add_argument("--threads", type=int, help="numba threads for the force call (count)")
+    p.set_defaults(func=run_md)
+
+    q = subparsers.add_parser(
+        "lammps-deck", help="write a restartable LAMMPS deck, data file and potential for a protocol",
+        description="Writes OUTDIR/in.lammps (units metal, read_data with masses, fix nvt/npt with "
+        "temperature ramps, alternating restart files; a rerun continues from the newer one), "
+        "OUTDIR/data.lammps (types 1..S = MTP types 0..S-1) and the potential copied unchanged. "
+        "Outputs when run: md.log (thermo), traj.lammpstrj (id type xu yu zu).")
+    _add_common(q, "lammps-deck")
+    q.add_argument("--outdir", required=True, help="folder for in.lammps, data.lammps and the potential")
+    q.add_argument("--pair-style", choices=["mlip", "mtp"], default="mlip",
+                   help="mlip: MLIP-3 LAMMPS interface (pair_style mlip load_from=...); mtp: LAMMPS "
+                        "ML-MTP package (pair_style mtp)")
+    q.add_argument("--pair-style-override",
+                   help="replace the pair commands, ';'-separated (testing with a LAMMPS without MTP), "
+                        "e.g. 'pair_style lj/cut 5.0; pair_coeff * * 0.01 2.5'")
+    q.add_argument("--restart-every", type=int,
+                   help="steps between restart files (count; default: the protocol's checkpoint_every, "
+                        "else 10000)")
+    q.set_defaults(func=run_deck)

@@ -33,6 +33,7 @@ include: "workflow/rules/initial.smk"
 include: "workflow/rules/aimd.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/mtp.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 

@@ -64,9 +64,6 @@ def validate_config(cfg, schema_path, sources="config/config.yaml"):
             problems.append(f"  analysis.species: '{cfg['analysis']['species']}' is not in species {cfg['species']}")
         if cfg["mtp"].get("min_dist_A", 0) >= cfg["mtp"]["max_dist_A"]:
             problems.append("  mtp.min_dist_A: must be smaller than mtp.max_dist_A")
-        train_res = {**cfg["resources"]["default"], **cfg["resources"].get("train", {})}
-        if train_res.get("tasks", 1) < 2 and train_res.get("mpi"):
-            problems.append("  resources.train.tasks: MPI training needs tasks >= 2 (or remove resources.train.mpi)")
     if problems:
         raise ConfigError(
             f"invalid workflow configuration in {sources} "
@@ -105,7 +102,7 @@ def density_factor(wildcards):
 
 
 # ---- resources ---------------------------------------------------------------------------------
-_RESOURCE_DEFAULTS = {"threads": 1, "mem_mb": 1000, "runtime": 30}
+_RESOURCE_DEFAULTS = {"threads": 1, "mem_mb": 1000, "runtime": 30, "tasks": 2, "mpi": "mpiexec"}
 
 
 def res(rule_name, key):

@@ -1,10 +1,14 @@
-"""ASE dynamics per ensemble, behind one small interface the runner needs for linear temperature
+"""Integrators per ensemble, behind one small interface the runner needs for linear temperature
 ramps and bit-exact checkpoints: step(), set_target(T), get_state() and set_state(state).
 
-ASE 3.29 offers: VelocityVerlet (NVE), NoseHooverChainNVT, Bussi, Langevin (NVT) and
-IsotropicMTKNPT (NPT: MTK barostat with Nosé–Hoover chains). The ramp and state hooks reach into
-their documented-by-source attributes; tests/md/test_runner.py checks each one's resume is exact,
-so an ASE change that moves them fails loudly."""
+ASE 3.29 offers VelocityVerlet (NVE), NoseHooverChainNVT, Bussi, Langevin (NVT) and
+IsotropicMTKNPT (NPT: MTK barostat with Nosé–Hoover chains). ASE's dynamics cost ~2 ms per step
+for 2,592 atoms in Atoms/Calculator bookkeeping (compare_atoms on every get_forces), ~8 % of a
+level-8 MTP force call; so NVE, NHC and Bussi run in lean loops here with the same physics (the
+velocity-Verlet splitting of ASE, ASE's own NoseHooverChainThermostat, ASE's Bussi formula), which
+update the Atoms arrays in place and call the calculator once per step. tests/md/test_integrators.py
+checks each against its ASE class. Langevin and NPT use the ASE classes. The ramp and state hooks
+reach into attributes of ASE's classes; the resume tests fail loudly if an ASE change moves them."""
 
 from __future__ import annotations
 
@@ -31,56 +35,103 @@ class _Adapter:
         pass
 
 
-class NVE(_Adapter):
-    def __init__(self, atoms, dt, stage, rng):
-        from ase.md.verlet import VelocityVerlet
+class LeanVV(_Adapter):
+    """Velocity Verlet on the Atoms arrays in place: p += dt/2 F; q += dt p/m; F(q); p += dt/2 F
+    (bitwise the operations of ase.md.verlet.VelocityVerlet)."""
 
-        super().__init__(VelocityVerlet(atoms, timestep=dt))
+    def __init__(self, atoms, dt, stage, rng):
+        super().__init__(None)
+        if atoms.constraints:
+            raise InputError("constraints are not supported in MD runs; remove them from the start")
+        self.atoms, self.calc, self.dt = atoms, atoms.calc, dt
+        self.m = atoms.get_masses()[:, None]
+        if not atoms.has("momenta"):
+            atoms.set_momenta(np.zeros((len(atoms), 3)))
+        self.q = atoms.arrays["positions"]
+        self.p = atoms.arrays["momenta"]
+        self.f = self._forces()
+
+    def _forces(self):
+        self.calc.calculate(self.atoms, ["energy", "forces"], ["positions"])
+        return self.calc.results["forces"]
+
+    def _verlet(self):
+        dt = self.dt
+        self.p += 0.5 * dt * self.f
+        self.q += dt * self.p / self.m
+        self.f = self._forces()
+        self.p += 0.5 * dt * self.f
+
+    def step(self):
+        self._verlet()
+
+
+class LeanNHC(LeanVV):
+    """Nosé–Hoover chain NVT with ASE's NoseHooverChainThermostat (length 3, 4th-order
+    Suzuki–Yoshida) around velocity Verlet, the splitting of ase NoseHooverChainNVT. The ramp
+    updates kT and the chain masses Q together, as LAMMPS fix nvt does."""
+
+    def __init__(self, atoms, dt, stage, rng):
+        from ase.md.nose_hoover_chain import NoseHooverChainThermostat
+
+        super().__init__(atoms, dt, stage, rng)
+        self.th = NoseHooverChainThermostat(num_atoms_global=len(atoms), masses=self.m,
+                                            temperature_K=stage.start_K,
+                                            tdamp=stage.tdamp_fs * units.fs, tchain=3)
+        self.n = len(atoms)
+
+    def step(self):
+        half = 0.5 * self.dt
+        p = self.th.integrate_nhc(self.p, half)
+        if p is not self.p:
+            self.p[:] = p
+        self._verlet()
+        p = self.th.integrate_nhc(self.p, half)
+        if p is not self.p:
+            self.p[:] = p
+
+    def set_target(self, temperature_K):
+        _set_nhc_temperature(self.th, temperature_K, self.n)
+
+    def get_state(self):
+        return {"eta": self.th._eta.copy(), "p_eta": self.th._p_eta.copy()}
+
+    def set_state(self, state):
+        self.th._eta[:] = state["eta"]
+        self.th._p_eta[:] = state["p_eta"]
+
+
+class LeanBussi(LeanVV):
+    """Bussi–Donadio–Parrinello velocity rescaling before each velocity-Verlet step, with the
+    random numbers drawn as ase.md.bussi.Bussi draws them (normal, then 2 x gamma((ndof-1)/2))."""
+
+    def __init__(self, atoms, dt, stage, rng):
+        super().__init__(atoms, dt, stage, rng)
+        if not np.any(self.p):
+            raise InputError("the Bussi thermostat needs non-zero initial velocities; set "
+                             "initial_temperature_K > 0 in the protocol")
+        self.rng = rng
+        self.ndof = 3 * len(atoms)
+        self.exp_term = np.exp(-dt / (stage.tdamp_fs * units.fs))
+        self.set_target(stage.start_K)
+
+    def set_target(self, temperature_K):
+        self.target_ekin = 0.5 * temperature_K * units.kB * self.ndof
+
+    def step(self):
+        ekin = 0.5 * float(np.sum(self.p * self.p / self.m))
+        c = self.exp_term
+        scale = (1 - c) * self.target_ekin / ekin / self.ndof
+        r1 = self.rng.standard_normal()
+        r2 = 2.0 * self.rng.standard_gamma(0.5 * (self.ndof - 1))
+        self.p *= np.sqrt(c + scale * (r2 + r1 * r1) + 2 * r1 * np.sqrt(c * scale))
+        self._verlet()
 
 
 def _set_nhc_temperature(th, temperature_K: float, n_atoms: int) -> None:
     th._kT = units.kB * temperature_K
     th._Q[0] = 3 * n_atoms * th._kT * th._tdamp**2
     th._Q[1:] = th._kT * th._tdamp**2
-
-
-class NHC(_Adapter):
-    """Nosé–Hoover chain (length 3, 4th-order Suzuki–Yoshida); the ramp updates kT and the chain
-    masses Q together, as LAMMPS fix nvt does."""
-
-    def __init__(self, atoms, dt, stage, rng):
-        from ase.md.nose_hoover_chain import NoseHooverChainNVT
-
-        super().__init__(NoseHooverChainNVT(atoms, timestep=dt, temperature_K=stage.start_K,
-                                            tdamp=stage.tdamp_fs * units.fs, tchain=3))
-        self.n = len(atoms)
-
-    def set_target(self, temperature_K):
-        _set_nhc_temperature(self.dyn._thermostat, temperature_K, self.n)
-
-    def get_state(self):
-        th = self.dyn._thermostat
-        return {"eta": th._eta.copy(), "p_eta": th._p_eta.copy()}
-
-    def set_state(self, state):
-        th = self.dyn._thermostat
-        th._eta[:] = state["eta"]
-        th._p_eta[:] = state["p_eta"]
-
-
-class BussiNVT(_Adapter):
-    def __init__(self, atoms, dt, stage, rng):
-        from ase.md.bussi import Bussi
-
-        if atoms.get_kinetic_energy() == 0.0:
-            raise InputError("the Bussi thermostat needs non-zero initial velocities; set "
-                             "initial_temperature_K > 0 in the protocol")
-        super().__init__(Bussi(atoms, timestep=dt, temperature_K=stage.start_K,
-                               taut=stage.tdamp_fs * units.fs, rng=rng))
-
-    def set_target(self, temperature_K):
-        self.dyn.temp = temperature_K * units.kB
-        self.dyn.target_kinetic_energy = 0.5 * self.dyn.temp * self.dyn.ndof
 
 
 class LangevinNVT(_Adapter):
@@ -144,8 +195,8 @@ class MTKNPT(_Adapter):
 def make_integrator(stage, atoms, timestep_fs: float, rng) -> _Adapter:
     dt = timestep_fs * units.fs
     if stage.ensemble == "nve":
-        return NVE(atoms, dt, stage, rng)
+        return LeanVV(atoms, dt, stage, rng)
     if stage.ensemble == "npt":
         return MTKNPT(atoms, dt, stage, rng)
-    cls = {"nhc": NHC, "bussi": BussiNVT, "langevin": LangevinNVT}[stage.thermostat]
+    cls = {"nhc": LeanNHC, "bussi": LeanBussi, "langevin": LangevinNVT}[stage.thermostat]
     return cls(atoms, dt, stage, rng)

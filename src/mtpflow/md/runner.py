@@ -164,8 +164,11 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                           "from an earlier checkpoint")
 
     def check(full: bool):
-        epot = atoms.get_potential_energy()
-        ekin, temp = _temperature(atoms.get_momenta(), masses, n_dof)
+        # the integrator has just evaluated the calculator at the current positions
+        epot = calc.results.get("energy")
+        if epot is None:
+            epot = atoms.get_potential_energy()
+        ekin, temp = _temperature(atoms.arrays["momenta"], masses, n_dof)
         if not (math.isfinite(epot) and math.isfinite(temp)):
             blow_up("the energy or velocities became NaN/inf")
         if temp > t_max:

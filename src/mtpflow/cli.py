@@ -20,6 +20,7 @@ VERB_MODULES: list[str] = [
     "mtpflow.commands.analysis",
     "mtpflow.commands.data",
     "mtpflow.commands.md",
+    "mtpflow.commands.train",
 ]
 
 

@@ -37,7 +37,7 @@ def random_configs(n: int, species: int = 3, seed: int = 0, atoms=(6, 10), with_
     for k in range(n):
         na = int(rng.integers(atoms[0], atoms[1] + 1))
         cell = np.diag(rng.uniform(4.6, 5.6, 3)) + rng.normal(scale=0.25, size=(3, 3))
-        pos = rng.uniform(0, 1, (na, 3)) @ cell
+        pos = _spread_positions(rng, cell, na)
         types = np.arange(na) % species
         rng.shuffle(types)
         c = Configuration(pos, types, cell)
@@ -60,3 +60,21 @@ def label_with(pot, configs, noise=0.0, seed=1):
         c.forces = forces[k] + noise * rng.normal(size=forces[k].shape)
         c.plus_stress = w[k][[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]] + noise * rng.normal(size=6)
     return configs
+
+
+def _spread_positions(rng, cell, n, dmin=1.6):
+    """Random positions in the cell with every periodic distance >= dmin (rejection sampling)."""
+    inv = np.linalg.inv(cell)
+    pos = []
+    while len(pos) < n:
+        p = rng.uniform(0, 1, 3) @ cell
+        ok = True
+        for q in pos:
+            d = (p - q) @ inv
+            d -= np.round(d)
+            if np.linalg.norm(d @ cell) < dmin:
+                ok = False
+                break
+        if ok:
+            pos.append(p)
+    return np.array(pos)

@@ -57,6 +57,7 @@ def load_checkpoint(path):
         raise
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"cannot read the checkpoint ({exc})", path) from exc
-    if pot.n_params() != len(state.x):
+    n_rad = pot.species_count ** 2 * pot.radial_funcs_count * pot.radial_basis_size
+    if len(state.x) not in (pot.n_params(), n_rad):
         raise InputError("the checkpoint is inconsistent (parameter count)", path)
     return pot, state, rows, meta

@@ -134,3 +134,27 @@ def fit_linear(pot, data: PackedSet, comm=None, rescale: bool = True, log=None) 
     pot.moment_coeffs = x[S:].copy()
     info["scaling"] = pot.scaling
     return info
+
+
+class ProjectedLoss:
+    """The loss as a function of the radial coefficients alone, with species and moment
+    coefficients at their exact least-squares optimum (variable projection). By the envelope
+    theorem its gradient is the radial block of the full gradient at that optimum."""
+
+    def __init__(self, lossf, data: PackedSet, comm=None):
+        self.lossf = lossf
+        self.data = data
+        self.comm = comm
+        pot = lossf.pot
+        self.n_rad = pot.species_count ** 2 * pot.radial_funcs_count * pot.radial_basis_size
+
+    def full_params(self, radial: np.ndarray) -> np.ndarray:
+        pot = self.lossf.pot
+        pot.radial_coeffs = np.asarray(radial, dtype=np.float64).reshape(pot.radial_coeffs.shape).copy()
+        fit_linear(pot, self.data, self.comm, rescale=False)
+        return pot.get_params()
+
+    def __call__(self, radial: np.ndarray, want_grad: bool = True):
+        x = self.full_params(radial)
+        f, g, rmse = self.lossf(x, want_grad)
+        return f, (g[: self.n_rad].copy() if want_grad else None), rmse

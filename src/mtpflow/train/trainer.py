@@ -13,7 +13,7 @@ import numpy as np
 from mtpflow.errors import InputError
 from mtpflow.train import parallel
 from mtpflow.train.checkpoint import load_checkpoint, save_checkpoint
-from mtpflow.train.linear import fit_linear
+from mtpflow.train.linear import ProjectedLoss, fit_linear
 from mtpflow.train.loss import (LossFunction, LossWeights, PackedSet, check_training_configs,
                                 training_set_hash)
 from mtpflow.train.optimizer import BFGSState, bfgs_iteration, converged
@@ -32,6 +32,12 @@ class TrainOptions:
     checkpoint: str | None = None
     checkpoint_every: int = 50
     resume: str | None = None
+    project_linear: bool = True  # BFGS over radial coefficients, linear ones solved exactly
+
+
+def _set_state_params(pot, state, lossf, opts):
+    # collective when projecting (the linear solve reduces over ranks): call on every rank
+    pot.set_params(lossf.full_params(state.x) if opts.project_linear else state.x)
 
 
 def initialise(pot, species_count: int, seed: int):
@@ -142,10 +148,12 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
             info = fit_linear(pot, data, comm, rescale=True, log=say)
             summary["scaling"] = info["scaling"]
     pot.metadata["training_set_hash"] = data_hash
-    lossf = LossFunction(pot, data, comm)
+    full_loss = LossFunction(pot, data, comm)
+    n_rad = pot.species_count ** 2 * pot.radial_funcs_count * pot.radial_basis_size
+    lossf = ProjectedLoss(full_loss, data, comm) if opts.project_linear else full_loss
     progress = Progress(comm, log_path, opts.max_iter, rows)
     if resume_state is None:
-        x = pot.get_params()
+        x = pot.get_params()[:n_rad] if opts.project_linear else pot.get_params()
         f, g, rmse = lossf(x)
         state = BFGSState(x=x, f=f, g=g, history=[f], n_evals=1)
         progress.record(0, f, rmse)
@@ -173,8 +181,10 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
                 np.array_equal(last_rmse["_x"], state.x) else lossf(state.x)[2]
             progress.record(state.iteration, state.f, rmse)
             if opts.checkpoint and opts.checkpoint_every > 0 and \
+                    state.iteration % opts.checkpoint_every == 0:
+                _set_state_params(pot, state, lossf, opts)
+            if opts.checkpoint and opts.checkpoint_every > 0 and \
                     state.iteration % opts.checkpoint_every == 0 and comm.rank == 0:
-                pot.set_params(state.x)
                 save_checkpoint(opts.checkpoint, pot, state, progress.rows,
                                 {"training_set_hash": data_hash})
             if converged(state, opts.tolerance):
@@ -183,7 +193,7 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
     finally:
         progress.close()
     comm.barrier()
-    pot.set_params(state.x)
+    _set_state_params(pot, state, lossf, opts)
     if opts.checkpoint and comm.rank == 0:
         save_checkpoint(opts.checkpoint, pot, state, progress.rows, {"training_set_hash": data_hash})
     summary.update(iterations=state.iteration, loss=state.f, evaluations=state.n_evals,

@@ -1,0 +1,170 @@
+"""`mtpflow train` and `mtpflow calc-errors` end to end on small synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mtpflow.cli import main
+from mtpflow.io.cfg import read_cfg, write_cfg
+from mtpflow.io.mtp import read_mtp, write_mtp
+from tests.train.synth import label_with, random_configs, random_potential, template
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    truth = random_potential(8, seed=11)
+    configs = label_with(truth, random_configs(8, seed=12), noise=0.01)
+    write_cfg(d / "train.cfg", configs)
+    write_cfg(d / "test.cfg", label_with(truth, random_configs(3, seed=13)))
+    tpl = template(8)
+    tpl.min_dist = 2.0
+    write_mtp(d / "init.mtp", tpl)
+    return d
+
+
+def _train(d, out, *extra):
+    return main(["train", str(d / "init.mtp"), str(d / "train.cfg"), "--out", str(out),
+                 "--species", "Li,Cl,Al", *extra])
+
+
+def test_train_writes_mlip_potential_and_log(files, capsys):
+    out = files / "trained.mtp"
+    log = files / "train.csv"
+    assert _train(files, out, "--max-iter", "6", "--log", str(log), "--valid",
+                  str(files / "test.cfg")) == 0
+    pot = read_mtp(out)
+    assert pot.is_trained and pot.species_count == 3 and pot.species == ["Li", "Cl", "Al"]
+    assert "training_set_hash" in pot.metadata
+    text = out.read_text()
+    assert "radial_coeffs" in text and "moment_coeffs" in text and "scaling = " in text
+    assert 1.59 < pot.min_dist < 2.0  # lowered to the smallest distance in the set
+    rows = log.read_text().splitlines()
+    assert rows[0] == "iteration,loss,rmse_energy_per_atom_eV,rmse_force_eV_A,rmse_stress_GPa"
+    losses = [float(r.split(",")[1]) for r in rows[1:]]
+    assert len(losses) == 7 and losses[-1] < losses[0]
+    assert "validation" in capsys.readouterr().out
+
+
+def test_max_iter_zero_writes_initialised_potential(files):
+    out = files / "init_only.mtp"
+    assert _train(files, out, "--max-iter", "0", "--no-mindist-update") == 0
+    pot = read_mtp(out)
+    assert pot.is_trained and pot.min_dist == 2.0
+    assert np.any(pot.moment_coeffs != 0)  # the exact linear solve ran
+
+
+def test_resume_gives_the_uninterrupted_result(files):
+    full = files / "full.mtp"
+    assert _train(files, full, "--max-iter", "8") == 0
+    ck = files / "ck.npz"
+    part = files / "part.mtp"
+    assert _train(files, part, "--max-iter", "4", "--checkpoint", str(ck), "--checkpoint-every", "2") == 0
+    resumed = files / "resumed.mtp"
+    assert _train(files, resumed, "--max-iter", "8", "--resume", str(ck)) == 0
+    a, b = read_mtp(full).get_params(), read_mtp(resumed).get_params()
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, read_mtp(part).get_params())
+
+
+def test_calc_errors_table_json_csv_plots(files, capsys):
+    pot = files / "trained_ce.mtp"
+    assert _train(files, pot, "--max-iter", "3") == 0
+    js, csv, plots = files / "err.json", files / "per.csv", files / "plots"
+    assert main(["calc-errors", str(pot), str(files / "test.cfg"), "--json", str(js), "--csv", str(csv),
+                 "--plots", str(plots)]) == 0
+    out = capsys.readouterr().out
+    assert "energy (eV/atom)" in out and "RMSE" in out
+    m = json.loads(js.read_text())
+    assert m["n_configs"] == 3
+    for key in ("energy_per_atom", "forces", "stress"):
+        assert set(m[key]) >= {"mae", "rmse", "r2", "max"}
+        assert m[key]["rmse"] >= m[key]["mae"] >= 0
+    assert len(csv.read_text().splitlines()) == 4
+    for name in ("energy", "forces", "stress"):
+        assert (plots / f"{name}_parity.png").stat().st_size > 1000
+
+
+def test_calc_errors_on_own_labels_is_zero(tmp_path):
+    truth = random_potential(8, seed=3)
+    write_mtp(tmp_path / "p.mtp", truth)
+    write_cfg(tmp_path / "t.cfg", label_with(truth, random_configs(2, seed=4)))
+    js = tmp_path / "e.json"
+    assert main(["calc-errors", str(tmp_path / "p.mtp"), str(tmp_path / "t.cfg"), "--json", str(js)]) == 0
+    m = json.loads(js.read_text())
+    assert m["forces"]["max"] < 1e-9 and m["energy_per_atom"]["max"] < 1e-9
+
+
+@pytest.mark.parametrize("case", ["no_forces", "no_energy", "species", "empty", "nan", "unwritable", "parent_is_file"])
+def test_bad_input_fails_before_work(files, tmp_path, case, capsys):
+    configs = read_cfg(files / "train.cfg")
+    out = tmp_path / "out.mtp"
+    extra = []
+    if case == "no_forces":
+        configs[2].forces = None
+    elif case == "no_energy":
+        configs[1].energy = None
+    elif case == "species":
+        configs[0].types[0] = 3
+    elif case == "nan":
+        configs[0].forces[0, 1] = np.nan
+    cfg = tmp_path / "bad.cfg"
+    if case == "empty":
+        cfg.write_text("")
+    else:
+        write_cfg(cfg, configs)
+    if case == "unwritable":
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        os.chmod(ro, 0o500)
+        out = ro / "out.mtp"
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as root: permissions are not enforced")
+    if case == "parent_is_file":  # not writable even for root
+        (tmp_path / "afile").write_text("x")
+        out = tmp_path / "afile" / "out.mtp"
+    rc = main(["train", str(files / "init.mtp"), str(cfg), "--out", str(out), "--max-iter", "2",
+               "--species", "Li,Cl,Al", *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and "error" in err and "Traceback" not in err
+    assert not out.exists()
+    expect = {"no_forces": "no forces", "no_energy": "no Energy", "species": "atom type",
+              "empty": "no configurations", "nan": "NaN", "unwritable": "writable", "parent_is_file": "output folder"}[case]
+    assert expect in err
+
+
+def test_force_weight_zero_accepts_missing_forces(files, tmp_path):
+    configs = read_cfg(files / "train.cfg")
+    for c in configs:
+        c.forces = None
+    write_cfg(tmp_path / "e.cfg", configs)
+    assert main(["train", str(files / "init.mtp"), str(tmp_path / "e.cfg"), "--out",
+                 str(tmp_path / "o.mtp"), "--max-iter", "2", "--force-weight", "0"]) == 0
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_two_ranks_equal_one_rank(files, tmp_path):
+    from mpi4py import MPI  # noqa: F401  (the mpich wheel provides mpiexec)
+
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if not os.path.exists(mpiexec):
+        pytest.skip("mpiexec not found next to the Python interpreter")
+    outs = {}
+    for n in (1, 2):
+        out = tmp_path / f"r{n}.mtp"
+        cmd = [mpiexec, "-n", str(n), sys.executable, "-m", "mtpflow.cli", "train",
+               str(files / "init.mtp"), str(files / "train.cfg"), "--out", str(out), "--max-iter", "6",
+               "--log", str(tmp_path / f"log{n}.csv")]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr + res.stdout
+        assert "2 rank(s)" in res.stdout if n == 2 else "1 rank(s)" in res.stdout
+        outs[n] = read_mtp(out).get_params()
+    np.testing.assert_allclose(outs[2], outs[1], rtol=0, atol=1e-10 * np.abs(outs[1]).max())
+    assert np.array_equal(outs[2], outs[1])  # the reductions are order-fixed: bit-identical

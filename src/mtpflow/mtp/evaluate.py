@@ -45,46 +45,72 @@ class MTPTables:
     rad_coeffs: np.ndarray
     species_coeffs: np.ndarray
     nu_max: int
-    rank_start: np.ndarray
-    mono_nu: np.ndarray
-    mono_ea: np.ndarray
-    mono_eb: np.ndarray
-    mono_ec: np.ndarray
-    mono_px: np.ndarray
-    mono_py: np.ndarray
-    mono_pz: np.ndarray
-    blk_mu: np.ndarray
-    blk_t0: np.ndarray
-    blk_m0: np.ndarray
-    blk_len: np.ndarray
+    mono_axis: np.ndarray
+    mono_parent: np.ndarray
+    mu_len: np.ndarray
+    bas_mu: np.ndarray
+    bas_t: np.ndarray
+    bas_m: np.ndarray
+    bas_coef: np.ndarray
     n_moments: int
-    t_i: np.ndarray
-    t_j: np.ndarray
-    t_mult: np.ndarray
-    t_k: np.ndarray
+    g_start: np.ndarray
+    g_k: np.ndarray
+    g_i: np.ndarray
+    g_j: np.ndarray
+    g_mult: np.ndarray
+    r_start: np.ndarray
+    r_k: np.ndarray
+    r_o: np.ndarray
+    r_mult: np.ndarray
     w0: np.ndarray
     cost_per_atom: float  # in units of one pair's cost, for load balancing
 
     def kernel_args(self):
-        return (self.rmin, self.rmax, self.rad_coeffs, self.species_coeffs, self.nu_max,
-                self.rank_start, self.mono_nu, self.mono_ea, self.mono_eb, self.mono_ec,
-                self.mono_px, self.mono_py, self.mono_pz, self.blk_mu, self.blk_t0, self.blk_m0,
-                self.blk_len, self.n_moments, self.t_i, self.t_j, self.t_mult, self.t_k, self.w0)
+        return (self.rmin, self.rmax, self.rad_coeffs, self.species_coeffs,
+                self.mono_axis, self.mono_parent, self.mu_len, self.bas_mu, self.bas_t, self.bas_m,
+                self.bas_coef, self.n_moments,
+                self.g_start, self.g_k, self.g_i, self.g_j, self.g_mult,
+                self.r_start, self.r_k, self.r_o, self.r_mult, self.w0)
 
 
 def monomial_table(nu_max: int):
-    """Exponents (a, b, c) of all monomials of rank 0..nu_max in the kernels' order, and rank starts."""
+    """Exponents (a, b, c) of all monomials of rank 0..nu_max in the kernels' order (rank-major; a
+    monomial t > 0 is u[axis[t]] * monomial parent[t]): returns (expo (T, 3), axis (T,), parent (T,))."""
     expo = [(0, 0, 0)]
-    rank_start = [0, 1]
-    prev = [(0, 0, 0)]
+    axis = [0]
+    parent = [0]
+    prev, p0 = [(0, 0, 0)], 0
     for nu in range(1, nu_max + 1):
         cur = [(a + 1, b, c) for a, b, c in prev]
+        axis += [0] * len(prev)
+        parent += [p0 + k for k in range(len(prev))]
         cur += [(a, b + 1, c) for a, b, c in prev[len(prev) - nu:]]
+        axis += [1] * nu
+        parent += [p0 + len(prev) - nu + k for k in range(nu)]
         cur.append((0, 0, nu))
+        axis.append(2)
+        parent.append(p0 + len(prev) - 1)
+        p0 += len(prev)
         expo += cur
-        rank_start.append(rank_start[-1] + len(cur))
         prev = cur
-    return np.array(expo, dtype=np.int64).reshape(-1, 3), np.array(rank_start, dtype=np.int64)
+    return (np.array(expo, dtype=np.int64).reshape(-1, 3), np.array(axis, dtype=np.int64),
+            np.array(parent, dtype=np.int64))
+
+
+def _topological_order(pot, nb: int):
+    """Moment order for the kernels: basic moments, then never-written ones, then written moments
+    by their last write. Raises InputError if a product reads a moment before all its writes."""
+    times = np.asarray(pot.alpha_index_times, dtype=np.int64).reshape(-1, 4)
+    last = np.full(pot.alpha_moments_count, -1, dtype=np.int64)
+    for r, (i, j, _m, k) in enumerate(times.tolist()):
+        if last[i] >= r or last[j] >= r:
+            raise InputError(f"alpha_index_times row {r} uses moment {i if last[i] >= r else j} before "
+                             "all products into it are complete; such a contraction order is not "
+                             "supported (MLIP templates and mtpflow's generator never do this)")
+        last[k] = r
+    nonbasic = np.arange(nb, pot.alpha_moments_count)
+    order_nb = sorted(nonbasic.tolist(), key=lambda m: (int(last[m]), m))
+    return times, order_nb
 
 
 def build_tables(pot) -> MTPTables:
@@ -95,55 +121,68 @@ def build_tables(pot) -> MTPTables:
                          "(mtpflow train) or give a trained .mtp/.almtp")
     basic = np.asarray(pot.alpha_index_basic, dtype=np.int64)
     nb = len(basic)
+    nr = pot.radial_funcs_count
     nu_max = int(basic[:, 1:].sum(axis=1).max()) if nb else 0
-    expo, rank_start = monomial_table(nu_max)
+    expo, mono_axis, mono_parent = monomial_table(nu_max)
     index = {tuple(e): t for t, e in enumerate(expo.tolist())}
     t_of = np.array([index[tuple(row[1:])] for row in basic.tolist()], dtype=np.int64)
-    # renumber: basic moments sorted by (mu, monomial), others keep their order after them
+    # renumber: basic moments sorted by (mu, monomial), then the rest in topological order
     order = sorted(range(nb), key=lambda m: (int(basic[m, 0]), int(t_of[m])))
-    new_of = np.arange(pot.alpha_moments_count, dtype=np.int64)
-    for new, old in enumerate(order):
-        new_of[old] = new
-    blk_mu, blk_t0, blk_m0, blk_len = [], [], [], []
-    for new, old in enumerate(order):
-        mu, t = int(basic[old, 0]), int(t_of[old])
-        if blk_mu and blk_mu[-1] == mu and blk_t0[-1] + blk_len[-1] == t and blk_m0[-1] + blk_len[-1] == new:
-            blk_len[-1] += 1
-        else:
-            blk_mu.append(mu)
-            blk_t0.append(t)
-            blk_m0.append(new)
-            blk_len.append(1)
-    times = np.asarray(pot.alpha_index_times, dtype=np.int64).reshape(-1, 4)
+    times, order_nb = _topological_order(pot, nb)
+    new_of = np.empty(pot.alpha_moments_count, dtype=np.int64)
+    new_of[order + order_nb] = np.arange(pot.alpha_moments_count)
+    # basic moments: (mu, monomial, moment) and the monomial weights of E's derivatives
+    def parent(t, col):
+        e = list(expo[t])
+        if e[col] == 0:
+            return 0
+        e[col] -= 1
+        return index[tuple(e)]
+
+    bas_mu = basic[:, 0].copy()
+    bas_t = np.concatenate([t_of] + [np.array([parent(t, col) for t in t_of], dtype=np.int64)
+                                     for col in range(3)])
+    bas_m = new_of[np.arange(nb)]
+    bas_coef = np.column_stack([expo[t_of].sum(axis=1), expo[t_of]]).astype(np.float64).reshape(nb, 4)
+    mu_len = np.zeros(nr, dtype=np.int64)
+    for mu, t in zip(bas_mu.tolist(), t_of.tolist()):
+        mu_len[mu] = max(mu_len[mu], t + 1)
+    # products grouped by target in topological order (file order inside a group)
+    rows_by_k: dict[int, list[int]] = {}
+    for r, k in enumerate(times[:, 3].tolist()):
+        rows_by_k.setdefault(k, []).append(r)
+    g_rows = [r for k in order_nb if k in rows_by_k for r in rows_by_k[k]]
+    g_k = np.array([new_of[k] for k in order_nb if k in rows_by_k], dtype=np.int64)
+    g_start = np.concatenate([[0], np.cumsum([len(rows_by_k[k]) for k in order_nb if k in rows_by_k])])
+    g_rows = np.array(g_rows, dtype=np.int64)
+    # adjoint pulled per moment: entries (k, other, mult) for every product that reads the moment
+    reads: list[list[tuple[int, int, float]]] = [[] for _ in range(pot.alpha_moments_count)]
+    for i, j, mult, k in times.tolist():
+        ni, nj, nk = new_of[i], new_of[j], new_of[k]
+        reads[ni].append((nk, nj, float(mult)))
+        reads[nj].append((nk, ni, float(mult)))
+    r_start = np.concatenate([[0], np.cumsum([len(x) for x in reads])]).astype(np.int64)
+    flat = [e for x in reads for e in x]
+    r_k = np.array([e[0] for e in flat], dtype=np.int64)
+    r_o = np.array([e[1] for e in flat], dtype=np.int64)
+    r_mult = np.array([e[2] for e in flat], dtype=np.float64)
     w0 = np.zeros(pot.alpha_moments_count, dtype=np.float64)
     np.add.at(w0, new_of[pot.alpha_moment_mapping], pot.moment_coeffs)
-
-    def parent(col):
-        out = np.zeros(len(expo), dtype=np.int64)
-        for t, e in enumerate(expo.tolist()):
-            if e[col] > 0:
-                e = list(e)
-                e[col] -= 1
-                out[t] = index[tuple(e)]
-        return out
-
-    pair_cost = 3.0 * nb + 6.0 * len(expo) + 2.0 * pot.radial_funcs_count * pot.radial_basis_size
-    cost_atom = (3.0 * len(times) + 2.0 * pot.alpha_moments_count + 50.0) / pair_cost
+    pair_cost = 6.0 * nb + 2.0 * len(expo) + 2.0 * nr * pot.radial_basis_size + 60.0
+    cost_atom = (3.0 * len(times) + 2.0 * pot.alpha_moments_count + 5 * nr * len(expo) + 50.0) / pair_cost
     c = np.ascontiguousarray
     return MTPTables(
         species_count=pot.species_count, rmin=float(pot.min_dist), rmax=float(pot.max_dist),
         rad_coeffs=c(pot.radial_coeffs * float(pot.scaling), dtype=np.float64),
         species_coeffs=c(pot.species_coeffs, dtype=np.float64),
-        nu_max=nu_max, rank_start=rank_start,
-        mono_nu=c(expo.sum(axis=1), dtype=np.float64),
-        mono_ea=c(expo[:, 0], dtype=np.float64), mono_eb=c(expo[:, 1], dtype=np.float64),
-        mono_ec=c(expo[:, 2], dtype=np.float64),
-        mono_px=parent(0), mono_py=parent(1), mono_pz=parent(2),
-        blk_mu=np.array(blk_mu, np.int64), blk_t0=np.array(blk_t0, np.int64),
-        blk_m0=np.array(blk_m0, np.int64), blk_len=np.array(blk_len, np.int64),
+        nu_max=nu_max, mono_axis=mono_axis, mono_parent=mono_parent, mu_len=mu_len,
+        bas_mu=c(bas_mu), bas_t=c(bas_t), bas_m=c(bas_m), bas_coef=c(bas_coef),
         n_moments=int(pot.alpha_moments_count),
-        t_i=c(new_of[times[:, 0]]), t_j=c(new_of[times[:, 1]]),
-        t_mult=c(times[:, 2], dtype=np.float64), t_k=c(new_of[times[:, 3]]),
+        g_start=g_start.astype(np.int64), g_k=g_k,
+        g_i=c(new_of[times[g_rows, 0]]) if len(g_rows) else np.zeros(0, np.int64),
+        g_j=c(new_of[times[g_rows, 1]]) if len(g_rows) else np.zeros(0, np.int64),
+        g_mult=c(times[g_rows, 2], dtype=np.float64) if len(g_rows) else np.zeros(0),
+        r_start=r_start, r_k=r_k, r_o=r_o, r_mult=r_mult,
         w0=w0, cost_per_atom=float(cost_atom))
 
 

@@ -1,20 +1,20 @@
 """numba kernels: MTP energy, per-atom energies, forces and virial (MLIP PlusStress), float64.
 
-Follows "Evaluating fast" in ../shared/docs/mtp.md. Per atom i: one pass over its neighbours (radial
-functions, powers of u = r/|r|, basic moments), the contraction table forward, its adjoint backward,
-and a second pass over the neighbours for the gradients g_ij = dE_i/dr_ij.
+Follows "Evaluating fast" in ../shared/docs/mtp.md: per atom, one pass over its neighbours (radial
+functions, monomials of u = r/|r|, basic moments), the contraction table forward, its adjoint
+backward, and a second pass over the neighbours for g_ij = dE_i/dr_ij; F_i += g, F_j -= g, W -= g⊗r.
 
-Internal layout (built once per potential by mtpflow.mtp.evaluate.build_tables):
-- monomials u_x^a u_y^b u_z^c of every rank 0..nu_max, rank-major, inside a rank a descending then
-  b descending; rank nu is built from rank nu-1 as [u_x * all, u_y * last nu, u_z * last one];
-- moments renumbered so that basic moments sorted by (mu, monomial) come first: they form a few
-  contiguous "blocks" (mu, first monomial t0, first moment m0, length), so the moment updates per
-  pair are contiguous axpy/dot loops;
-- the product table and the moment→basis mapping renumbered accordingly; the basis coefficients
-  scattered into a dense vector `w0` over moments (the adjoint's starting value).
+Layout (tables built once per potential by mtpflow.mtp.evaluate.build_tables):
+- monomials u_x^a u_y^b u_z^c of rank 0..nu_max: monomial t > 0 is u[axis[t]] * monomial parent[t];
+- moments renumbered: basic ones first, then in topological order of the products, which are
+  grouped by target; the adjoint is pulled per moment (no scattered read-modify-write);
+- per-pair work is vectorised over an atom's neighbours (structure of arrays, padded to a multiple
+  of 8 with pairs at r = max_dist whose radial functions are exactly 0);
+- the contraction table (forward and adjoint) runs on LANES atoms at once, vectorised over atoms.
 
 Parallel over atoms in a fixed number of chunks (independent of the thread count), each with its own
-force/virial accumulators, reduced in chunk order: results are bit-identical for any thread count.
+force/virial accumulators reduced in chunk order: results are bit-identical for any thread count.
+Memory: the neighbour list plus O(LANES × neighbours × monomials) scratch per chunk.
 Only public Python functions (mtpflow.mtp.evaluate) validate input; these kernels trust it.
 """
 
@@ -24,199 +24,267 @@ import numpy as np
 from numba import njit, prange
 
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN stays visible
+LANES = 8  # atoms per contraction batch
+VW = 8  # neighbours are padded to a multiple of VW (SIMD width)
 
 
-@njit(fastmath=_FM, inline="always")
-def _radial(r, rmin, rmax, rc_ij, nb, nr, cheb, dcheb, f, df):
-    """f_mu(r) and df_mu/dr for one pair; rc_ij (nr, nb) already multiplied by `scaling`."""
-    xi = (2.0 * r - (rmin + rmax)) / (rmax - rmin)
+@njit(fastmath={"contract"})
+def _products(mom, g_start, g_k, g_i, g_j, g_mult):
+    """Forward contractions for LANES atoms (mom: (n_moments, LANES)), file order per target."""
+    for g in range(len(g_k)):
+        k = g_k[g]
+        for e in range(g_start[g], g_start[g + 1]):
+            i = g_i[e]
+            j = g_j[e]
+            mult = g_mult[e]
+            for lane in range(LANES):
+                mom[k, lane] += mult * mom[i, lane] * mom[j, lane]
+
+
+@njit(fastmath={"contract"})
+def _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
+    """adj[m] = dE_i/dmom[m] for LANES atoms, pulled per moment in reverse topological order."""
+    for m in range(len(w0) - 1, -1, -1):
+        for lane in range(LANES):
+            adj[m, lane] = w0[m]
+        for e in range(r_start[m], r_start[m + 1]):
+            k = r_k[e]
+            o = r_o[e]
+            mult = r_mult[e]
+            for lane in range(LANES):
+                adj[m, lane] += mult * adj[k, lane] * mom[o, lane]
+
+
+@njit(fastmath=_FM)
+def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis, mono_parent,
+           bas_mu, bas_t, bas_m, uvec, inv_r, fr, dfr, mono, dd, zj, cheb, dcheb, ts, td, mom, lane):
+    """Geometry, radial functions, monomials and basic moments of atom i into mom[:, lane]."""
+    n_species = rad_coeffs.shape[0]
+    nr = rad_coeffs.shape[2]
+    nb = rad_coeffs.shape[3]
     dxi = 2.0 / (rmax - rmin)
-    d = rmax - r
-    d2 = d * d
-    cheb[0] = 1.0
-    dcheb[0] = 0.0
-    if nb > 1:
-        cheb[1] = xi
-        dcheb[1] = 1.0
+    p0 = offsets[i]
+    nn = offsets[i + 1] - p0
+    npad = ((nn + VW - 1) // VW) * VW
+    for q in range(npad):
+        if q < nn:
+            p = p0 + q
+            rx = rvec[p, 0]
+            ry = rvec[p, 1]
+            rz = rvec[p, 2]
+            r = np.sqrt(rx * rx + ry * ry + rz * rz)
+            ir = 1.0 / r
+            uvec[0, q] = rx * ir
+            uvec[1, q] = ry * ir
+            uvec[2, q] = rz * ir
+            inv_r[q] = ir
+            zj[q] = types[nbr_j[p]]
+            if r > rmax:  # a longer neighbour list: the radial functions vanish there
+                r = rmax
+        else:
+            uvec[0, q] = 1.0
+            uvec[1, q] = 0.0
+            uvec[2, q] = 0.0
+            inv_r[q] = 1.0 / rmax
+            zj[q] = zi
+            r = rmax
+        dd[q] = rmax - r
+        cheb[0, q] = 1.0
+        dcheb[0, q] = 0.0
+        if nb > 1:
+            cheb[1, q] = (2.0 * r - (rmin + rmax)) / (rmax - rmin)
+            dcheb[1, q] = 1.0
     for k in range(2, nb):
-        cheb[k] = 2.0 * xi * cheb[k - 1] - cheb[k - 2]
-        dcheb[k] = 2.0 * cheb[k - 1] + 2.0 * xi * dcheb[k - 1] - dcheb[k - 2]
+        for q in range(npad):
+            xi = cheb[1, q]
+            cheb[k, q] = 2.0 * xi * cheb[k - 1, q] - cheb[k - 2, q]
+            dcheb[k, q] = 2.0 * cheb[k - 1, q] + 2.0 * xi * dcheb[k - 1, q] - dcheb[k - 2, q]
+    for s in range(n_species):
+        present = False
+        for q in range(nn):
+            if zj[q] == s:
+                present = True
+                break
+        if not present and s != zi:
+            continue
+        cs = rad_coeffs[zi, s]
+        for mu in range(nr):
+            for q in range(npad):
+                ts[q] = 0.0
+                td[q] = 0.0
+            for k in range(nb):
+                ck = cs[mu, k]
+                for q in range(npad):
+                    ts[q] += ck * cheb[k, q]
+                    td[q] += ck * dcheb[k, q]
+            for q in range(npad):
+                d = dd[q]
+                # Q_k = T_k d^2; dQ_k/dr = T'_k dxi d^2 - 2 T_k d
+                if zj[q] == s:
+                    fr[mu, q] = ts[q] * d * d
+                    dfr[mu, q] = td[q] * dxi * d * d - 2.0 * ts[q] * d
+    for q in range(npad):
+        mono[0, q] = 1.0
+    for t in range(1, len(mono_axis)):
+        ax = mono_axis[t]
+        par = mono_parent[t]
+        for q in range(npad):
+            mono[t, q] = uvec[ax, q] * mono[par, q]
+    for b in range(len(bas_mu)):
+        mu = bas_mu[b]
+        t = bas_t[b]
+        sm = 0.0
+        for q in range(npad):
+            sm += fr[mu, q] * mono[t, q]
+        mom[bas_m[b], lane] = sm
+
+
+@njit(fastmath=_FM)
+def _pass2(i, offsets, nbr_j, rvec, mu_len, bas_mu, bas_t, bas_m, bas_coef, adj, lane,
+           uvec, inv_r, fr, dfr, mono, xs, acc, fc, vir):
+    """Gradients of atom i's site energy w.r.t. its pair vectors; forces and virial accumulation."""
+    nr = fr.shape[0]
+    n_basic = len(bas_mu)
+    p0 = offsets[i]
+    nn = offsets[i + 1] - p0
+    npad = ((nn + VW - 1) // VW) * VW
+    # per-mu weights on monomials: A, A*nu, and the d/du_x,y,z weights (E_i depends on a pair
+    # through f_mu(r) and the monomials of u)
     for mu in range(nr):
-        s = 0.0
-        ds = 0.0
-        for k in range(nb):
-            c = rc_ij[mu, k]
-            s += c * cheb[k]
-            ds += c * dcheb[k]
-        # Q_k = T_k d^2; dQ_k/dr = T'_k dxi d^2 - 2 T_k d
-        f[mu] = s * d2
-        df[mu] = ds * dxi * d2 - 2.0 * s * d
-
-
-@njit(fastmath=_FM, inline="always")
-def _monomials(ux, uy, uz, nu_max, rank_start, mono):
-    mono[0] = 1.0
-    for nu in range(1, nu_max + 1):
-        p0 = rank_start[nu - 1]
-        plen = rank_start[nu] - p0
-        q0 = rank_start[nu]
-        for k in range(plen):
-            mono[q0 + k] = ux * mono[p0 + k]
-        for k in range(nu):
-            mono[q0 + plen + k] = uy * mono[p0 + plen - nu + k]
-        mono[q0 + plen + nu] = uz * mono[p0 + plen - 1]
+        for c in range(5):
+            for t in range(mu_len[mu]):
+                xs[mu, c, t] = 0.0
+    for b in range(n_basic):
+        mu = bas_mu[b]
+        a = adj[bas_m[b], lane]
+        xs[mu, 0, bas_t[b]] += a
+        xs[mu, 1, bas_t[b]] += a * bas_coef[b, 0]
+        xs[mu, 2, bas_t[b + n_basic]] += a * bas_coef[b, 1]
+        xs[mu, 3, bas_t[b + 2 * n_basic]] += a * bas_coef[b, 2]
+        xs[mu, 4, bas_t[b + 3 * n_basic]] += a * bas_coef[b, 3]
+    for mu in range(nr):
+        for c in range(5):
+            for q in range(npad):
+                acc[mu, c, q] = 0.0
+        for t in range(mu_len[mu]):
+            x0 = xs[mu, 0, t]
+            x1 = xs[mu, 1, t]
+            x2 = xs[mu, 2, t]
+            x3 = xs[mu, 3, t]
+            x4 = xs[mu, 4, t]
+            for q in range(npad):
+                mt = mono[t, q]
+                acc[mu, 0, q] += x0 * mt
+                acc[mu, 1, q] += x1 * mt
+                acc[mu, 2, q] += x2 * mt
+                acc[mu, 3, q] += x3 * mt
+                acc[mu, 4, q] += x4 * mt
+    fix = 0.0
+    fiy = 0.0
+    fiz = 0.0
+    for q in range(nn):
+        s1 = 0.0
+        s2 = 0.0
+        gx = 0.0
+        gy = 0.0
+        gz = 0.0
+        for mu in range(nr):
+            fmu = fr[mu, q]
+            s1 += acc[mu, 0, q] * dfr[mu, q]
+            s2 += acc[mu, 1, q] * fmu
+            gx += acc[mu, 2, q] * fmu
+            gy += acc[mu, 3, q] * fmu
+            gz += acc[mu, 4, q] * fmu
+        ux = uvec[0, q]
+        uy = uvec[1, q]
+        uz = uvec[2, q]
+        ir = inv_r[q]
+        # dE/dr = u dE/dr|_u + (grad_u E - u (u . grad_u E)) / r, with u . grad_u mono = nu mono
+        radial_part = s1 - s2 * ir
+        g0 = ux * radial_part + gx * ir
+        g1 = uy * radial_part + gy * ir
+        g2 = uz * radial_part + gz * ir
+        fix += g0
+        fiy += g1
+        fiz += g2
+        p = p0 + q
+        jj = nbr_j[p]
+        fc[jj, 0] -= g0
+        fc[jj, 1] -= g1
+        fc[jj, 2] -= g2
+        rx = rvec[p, 0]
+        ry = rvec[p, 1]
+        rz = rvec[p, 2]
+        vir[0, 0] -= g0 * rx
+        vir[0, 1] -= g0 * ry
+        vir[0, 2] -= g0 * rz
+        vir[1, 0] -= g1 * rx
+        vir[1, 1] -= g1 * ry
+        vir[1, 2] -= g1 * rz
+        vir[2, 0] -= g2 * rx
+        vir[2, 1] -= g2 * ry
+        vir[2, 2] -= g2 * rz
+    fc[i, 0] += fix
+    fc[i, 1] += fiy
+    fc[i, 2] += fiz
 
 
 @njit(parallel=True, fastmath=_FM)
 def efs_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
                rmin, rmax, rad_coeffs, species_coeffs,
-               nu_max, rank_start, mono_nu, mono_ea, mono_eb, mono_ec, mono_px, mono_py, mono_pz,
-               blk_mu, blk_t0, blk_m0, blk_len, n_moments,
-               t_i, t_j, t_mult, t_k, w0,
+               mono_axis, mono_parent, mu_len, bas_mu, bas_t, bas_m, bas_coef, n_moments,
+               g_start, g_k, g_i, g_j, g_mult, r_start, r_k, r_o, r_mult, w0,
                energies, forces_chunks, virial_chunks, nn_max):
     """Energies per atom (N,), forces per chunk (K, N, 3) and virial per chunk (K, 3, 3).
 
-    rvec/nbr_j/offsets: CSR neighbour list with |r| < rmax; rad_coeffs (S, S, R, B) * scaling.
-    forces_chunks and virial_chunks must be zeroed by the caller."""
+    rvec/nbr_j/offsets: CSR neighbour list (pairs at r >= max_dist contribute nothing);
+    rad_coeffs (S, S, R, B) * scaling. forces_chunks and virial_chunks must be zeroed."""
     n_chunks = len(chunk_bounds) - 1
     nr = rad_coeffs.shape[2]
     nb = rad_coeffs.shape[3]
-    n_mono = rank_start[nu_max + 1]
-    n_blk = len(blk_mu)
-    n_times = len(t_i)
+    n_mono = len(mono_axis)
+    npm = ((nn_max + VW - 1) // VW) * VW
     for c in prange(n_chunks):
-        # per-chunk scratch: allocated once per chunk, reused for all its atoms
-        cheb = np.empty(nb)
-        dcheb = np.empty(nb)
-        fr = np.empty((nn_max, nr))
-        dfr = np.empty((nn_max, nr))
-        mono = np.empty((nn_max, n_mono))
-        u4 = np.empty((nn_max, 4))
-        mom = np.empty(n_moments)
-        adj = np.empty(n_moments)
-        c2 = np.empty(n_mono)
-        dedf = np.empty(nr)
+        # per-chunk scratch, allocated once per chunk and reused for all its atoms
+        uvec = np.empty((LANES, 3, npm))
+        inv_r = np.empty((LANES, npm))
+        fr = np.zeros((LANES, nr, npm))
+        dfr = np.zeros((LANES, nr, npm))
+        mono = np.empty((LANES, n_mono, npm))
+        dd = np.empty(npm)
+        zj = np.empty(npm, dtype=np.int64)
+        cheb = np.empty((nb, npm))
+        dcheb = np.empty((nb, npm))
+        ts = np.empty(npm)
+        td = np.empty(npm)
+        mom = np.empty((n_moments, LANES))
+        adj = np.empty((n_moments, LANES))
+        xs = np.zeros((nr, 5, n_mono))
+        acc = np.empty((nr, 5, npm))
         fc = forces_chunks[c]
         vir = virial_chunks[c]
-        for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
-            zi = types[i]
-            p0 = offsets[i]
-            nn = offsets[i + 1] - p0
-            for m in range(n_moments):
-                mom[m] = 0.0
-            # ---- pass 1: radial functions, monomials, basic moments -------------------------
-            for q in range(nn):
-                p = p0 + q
-                rx = rvec[p, 0]
-                ry = rvec[p, 1]
-                rz = rvec[p, 2]
-                r = np.sqrt(rx * rx + ry * ry + rz * rz)
-                inv_r = 1.0 / r
-                ux = rx * inv_r
-                uy = ry * inv_r
-                uz = rz * inv_r
-                u4[q, 0] = ux
-                u4[q, 1] = uy
-                u4[q, 2] = uz
-                u4[q, 3] = inv_r
-                fq = fr[q]
-                dfq = dfr[q]
-                if r < rmax:
-                    _radial(r, rmin, rmax, rad_coeffs[zi, types[nbr_j[p]]], nb, nr, cheb, dcheb, fq, dfq)
-                else:
-                    for mu in range(nr):
-                        fq[mu] = 0.0
-                        dfq[mu] = 0.0
-                mq = mono[q]
-                _monomials(ux, uy, uz, nu_max, rank_start, mq)
-                for b in range(n_blk):
-                    fmu = fq[blk_mu[b]]
-                    t0 = blk_t0[b]
-                    m0 = blk_m0[b]
-                    for k in range(blk_len[b]):
-                        mom[m0 + k] += fmu * mq[t0 + k]
-            # ---- products forward, site energy ------------------------------------------------
-            for t in range(n_times):
-                mom[t_k[t]] += t_mult[t] * mom[t_i[t]] * mom[t_j[t]]
-            e = species_coeffs[zi]
-            for m in range(n_moments):
-                e += w0[m] * mom[m]
-                adj[m] = w0[m]
-            energies[i] = e
-            if nn == 0:
-                continue
-            # ---- adjoint backward: adj = dE_i / d moment ------------------------------------
-            for t in range(n_times - 1, -1, -1):
-                a = t_mult[t] * adj[t_k[t]]
-                if a != 0.0:
-                    adj[t_i[t]] += a * mom[t_j[t]]
-                    adj[t_j[t]] += a * mom[t_i[t]]
-            # ---- pass 2: gradients per pair -------------------------------------------------
-            fix = 0.0
-            fiy = 0.0
-            fiz = 0.0
-            for q in range(nn):
-                p = p0 + q
-                mq = mono[q]
-                fq = fr[q]
-                for t in range(n_mono):
-                    c2[t] = 0.0
-                for mu in range(nr):
-                    dedf[mu] = 0.0
-                for b in range(n_blk):
-                    mu = blk_mu[b]
-                    fmu = fq[mu]
-                    t0 = blk_t0[b]
-                    m0 = blk_m0[b]
-                    s = 0.0
-                    for k in range(blk_len[b]):
-                        a = adj[m0 + k]
-                        s += a * mq[t0 + k]
-                        c2[t0 + k] += fmu * a
-                    dedf[mu] += s
-                s1 = 0.0
-                for mu in range(nr):
-                    s1 += dedf[mu] * dfr[q, mu]
-                s2 = 0.0
-                gx = 0.0
-                gy = 0.0
-                gz = 0.0
-                for t in range(1, n_mono):
-                    ct = c2[t]
-                    s2 += ct * mono_nu[t] * mq[t]
-                    gx += ct * mono_ea[t] * mq[mono_px[t]]
-                    gy += ct * mono_eb[t] * mq[mono_py[t]]
-                    gz += ct * mono_ec[t] * mq[mono_pz[t]]
-                ux = u4[q, 0]
-                uy = u4[q, 1]
-                uz = u4[q, 2]
-                inv_r = u4[q, 3]
-                radial_part = s1 - s2 * inv_r
-                g0 = ux * radial_part + gx * inv_r
-                g1 = uy * radial_part + gy * inv_r
-                g2 = uz * radial_part + gz * inv_r
-                fix += g0
-                fiy += g1
-                fiz += g2
-                jj = nbr_j[p]
-                fc[jj, 0] -= g0
-                fc[jj, 1] -= g1
-                fc[jj, 2] -= g2
-                rx = rvec[p, 0]
-                ry = rvec[p, 1]
-                rz = rvec[p, 2]
-                vir[0, 0] -= g0 * rx
-                vir[0, 1] -= g0 * ry
-                vir[0, 2] -= g0 * rz
-                vir[1, 0] -= g1 * rx
-                vir[1, 1] -= g1 * ry
-                vir[1, 2] -= g1 * rz
-                vir[2, 0] -= g2 * rx
-                vir[2, 1] -= g2 * ry
-                vir[2, 2] -= g2 * rz
-            fc[i, 0] += fix
-            fc[i, 1] += fiy
-            fc[i, 2] += fiz
+        for i0 in range(chunk_bounds[c], chunk_bounds[c + 1], LANES):
+            nl = min(LANES, chunk_bounds[c + 1] - i0)
+            mom[:, :] = 0.0
+            for lane in range(nl):
+                i = i0 + lane
+                _pass1(i, types[i], types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs,
+                       mono_axis, mono_parent, bas_mu, bas_t, bas_m, uvec[lane], inv_r[lane],
+                       fr[lane], dfr[lane], mono[lane], dd, zj, cheb, dcheb, ts, td, mom, lane)
+            _products(mom, g_start, g_k, g_i, g_j, g_mult)
+            for lane in range(nl):
+                i = i0 + lane
+                e_site = species_coeffs[types[i]]
+                for m in range(n_moments):
+                    e_site += w0[m] * mom[m, lane]
+                energies[i] = e_site
+            _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
+            for lane in range(nl):
+                i = i0 + lane
+                if offsets[i + 1] > offsets[i]:
+                    _pass2(i, offsets, nbr_j, rvec, mu_len, bas_mu, bas_t, bas_m, bas_coef, adj,
+                           lane, uvec[lane], inv_r[lane], fr[lane], dfr[lane], mono[lane], xs, acc,
+                           fc, vir)
 
 
 @njit(parallel=True)

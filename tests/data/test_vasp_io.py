@@ -159,3 +159,13 @@ def test_species_mapped_by_element_not_position():
     for species in (["O", "Ti"], ["Ti", "O"]):
         cfg = from_atoms(atoms, species)
         assert [species[t] for t in cfg.types] == atoms.get_chemical_symbols()
+
+
+def test_directory_prefers_outcar_when_vasprun_is_cut(tmp_path):
+    text = shared_path("vasp_samples", "h2o_md_vasp5", "vasprun.xml").read_text()
+    cut_at = text.index("<calculation>", text.index("<calculation>") + 1) + 200
+    (tmp_path / "vasprun.xml").write_text(text[:cut_at])  # killed inside the 2nd ionic step
+    (tmp_path / "OUTCAR").symlink_to(shared_path("vasp_samples", "h2o_md_vasp5", "OUTCAR"))
+    assert len(read_vasprun(tmp_path / "vasprun.xml").frames) == 1
+    run = read_vasp_run(tmp_path)
+    assert run.path.name == "OUTCAR" and len(run.frames) == 3

@@ -21,6 +21,7 @@ VERB_MODULES: list[str] = [
     "mtpflow.commands.data",
     "mtpflow.commands.md",
     "mtpflow.commands.train",
+    "mtpflow.commands.engine",
 ]
 
 

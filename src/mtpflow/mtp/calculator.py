@@ -1,0 +1,93 @@
+"""ASE calculator for an MTP: energy, free_energy, energies, forces, stress (ASE convention)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from mtpflow.errors import InputError
+
+
+def resolve_species(pot, species: str | Sequence[str] | None, where=None) -> list[str]:
+    """The element of each type: `species` where given (checked against the potential's own list
+    and species_count), else the potential's metadata; InputError if neither names them."""
+    from mtpflow.io.ase_bridge import parse_species
+
+    given = parse_species(species) if species is not None else None
+    own = list(pot.species) if pot.species else None
+    if given is not None and own is not None and given != own:
+        raise InputError(f"--species {','.join(given)} differs from the species the potential names "
+                         f"({','.join(own)}); omit --species or give the same order", where)
+    chosen = given if given is not None else own
+    if chosen is None:
+        raise InputError("the potential names no elements (MLIP files have none): give the element "
+                         "of each type, e.g. species=['Li','Cl','Al'] / --species Li,Cl,Al", where)
+    if len(chosen) != pot.species_count:
+        raise InputError(f"{len(chosen)} species given ({','.join(chosen)}) but the potential has "
+                         f"species_count = {pot.species_count}; give one element per type", where)
+    return chosen
+
+
+class MTPCalculator(Calculator):
+    """Moment Tensor Potential as an ASE calculator.
+
+    potential: path of a .mtp/.almtp file or an MTPPotential. species: element of each type
+    (e.g. ["Li", "Cl", "Al"] or "Li,Cl,Al"); needed where the potential names none.
+    Stress is ASE's (eV/Å³, Voigt xx yy zz yz xz xy) = -PlusStress / volume; it exists only for
+    periodic structures. The kernel tables are built once and reused for every call."""
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(self, potential, species=None, **kwargs):
+        super().__init__(**kwargs)
+        from mtpflow.mtp.evaluate import build_tables
+        from mtpflow.mtp.potential import MTPPotential
+
+        where = None
+        if not isinstance(potential, MTPPotential):
+            from mtpflow.io.mtp import read_mtp
+
+            where = potential
+            potential = read_mtp(potential)
+        self.potential = potential
+        self.species = resolve_species(potential, species, where)
+        self._index = {s: k for k, s in enumerate(self.species)}
+        self._tables = build_tables(potential)
+        self.last_result = None
+
+    def refresh(self) -> None:
+        """Rebuild the kernel tables after the potential's coefficients were changed in place."""
+        from mtpflow.mtp.evaluate import build_tables
+
+        self._tables = build_tables(self.potential)
+        self.reset()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        from mtpflow.mtp.evaluate import evaluate
+
+        atoms = self.atoms
+        symbols = atoms.get_chemical_symbols()
+        try:
+            types = np.fromiter((self._index[s] for s in symbols), dtype=np.int64, count=len(symbols))
+        except KeyError:
+            missing = sorted(set(symbols) - set(self._index))
+            raise InputError(f"element(s) {','.join(missing)} are not among the potential's species "
+                             f"{','.join(self.species)}") from None
+        pbc = np.asarray(atoms.pbc)
+        if pbc.any() and not pbc.all():
+            raise InputError("partly periodic structures are not supported: set pbc all True or all False")
+        cell = np.array(atoms.cell[:]) if pbc.all() else None
+        res = evaluate(self.potential, positions=atoms.positions, types=types, cell=cell,
+                       tables=self._tables)
+        self.last_result = res
+        self.results = {
+            "energy": res.energy,
+            "free_energy": res.energy,
+            "energies": res.energies.copy(),
+            "forces": res.forces.copy(),
+        }
+        if cell is not None:
+            self.results["stress"] = -res.plus_stress / abs(np.linalg.det(cell))

@@ -96,6 +96,19 @@ def _add(p, q):
 
 # -- enumeration of the contraction graphs --------------------------------------------------------
 
+def _label_multisets(labels, k, budget, start=0):
+    """Sorted k-tuples (with repetition) of labels whose levels sum to <= budget."""
+    if k == 0:
+        yield ()
+        return
+    for i in range(start, len(labels)):
+        lev = level_of(*labels[i])
+        if lev + 2 * (k - 1) > budget:        # every further factor has level >= 2
+            continue
+        for rest in _label_multisets(labels, k - 1, budget - lev, i):
+            yield (labels[i],) + rest
+
+
 def enumerate_graphs(level: int, max_factors=MLIP_MAX_FACTORS, max_mu=MLIP_MAX_MU, max_nu=MLIP_MAX_NU):
     """All non-isomorphic loop-free multigraphs with vertex labels (mu, nu), degree nu, level <= level.
 
@@ -107,8 +120,8 @@ def enumerate_graphs(level: int, max_factors=MLIP_MAX_FACTORS, max_mu=MLIP_MAX_M
     for k in range(1, max_factors + 1):
         pairs = [(a, b) for a in range(k) for b in range(a + 1, k)]
         last_pair = {a: max(i for i, pr in enumerate(pairs) if a in pr) for a in range(k)} if k > 1 else {}
-        for combo in itertools.combinations_with_replacement(labels, k):
-            if sum(level_of(*v) for v in combo) > level or sum(v[1] for v in combo) % 2:
+        for combo in _label_multisets(labels, k, level):
+            if sum(v[1] for v in combo) % 2:
                 continue
             if k == 1 and combo[0][1] != 0:
                 continue
@@ -245,6 +258,7 @@ class _Builder:
         return self.keys[key]
 
 
+@lru_cache(maxsize=None)
 def _bilinear_weights(n1, n2, pattern):
     """Weights W[(comp per block1), (comp per block2)] of a full contraction of two block-symmetric
     tensors with n1 and n2 blocks; pattern[i][j] = number of indices of block i of operand 1 paired
@@ -298,7 +312,7 @@ def _eval_connected(bld: _Builder, labels, emat, gkey):
                 a, b = op[1], op[2]
                 ops.append(("X", labels[a], labels[b], int(emat[a, b])))
                 cost += bld.x_cost(labels[a], labels[b], int(emat[a, b]))
-        w = _bilinear_weights(len(pat), len(pat[0]), pat)
+        w = _bilinear_weights(len(pat), len(pat[0]), tuple(tuple(row) for row in pat))
         cost += len(w)
         if best is None or cost < best[0]:
             best = (cost, ops, w)

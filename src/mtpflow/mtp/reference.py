@@ -90,7 +90,7 @@ def contract(pot: MTPPotential, basic: np.ndarray) -> np.ndarray:
 def contract_batched(pot: MTPPotential, basic: np.ndarray) -> np.ndarray:
     """The same as `contract`, faster for many neighbourhoods: entries are grouped by the depth of the
     moment they write (basic moments depth 0; a product one deeper than its deepest factor) and each
-    group is applied with one np.add.at. Equal to file order when every entry writing a moment comes
+    group is summed with one np.add.reduceat. Equal to file order when every entry writing a moment comes
     before every entry reading it (MLIP's templates and mtpflow's generated tables); other tables
     fall back to `contract`."""
     t = pot.alpha_index_times
@@ -111,9 +111,13 @@ def contract_batched(pot: MTPPotential, basic: np.ndarray) -> np.ndarray:
     if len(t) == 0:
         return moments
     d_entry = depth[t[:, 3]]
+    flat = moments.reshape(len(moments), -1)
     for d in range(1, int(d_entry.max()) + 1):
         sel = t[d_entry == d]
-        np.add.at(moments, sel[:, 3], sel[:, 2, None] * moments[sel[:, 0]] * moments[sel[:, 1]])
+        sel = sel[np.argsort(sel[:, 3], kind="stable")]
+        prod = sel[:, 2, None] * flat[sel[:, 0]] * flat[sel[:, 1]]
+        k, start = np.unique(sel[:, 3], return_index=True)
+        flat[k] += np.add.reduceat(prod, start, axis=0)
     return moments
 
 

@@ -1,0 +1,117 @@
+"""MD speed for the 2,592-ion LiAlCl4 glass: ns/day at MTP levels 8 and 16 on 1 and 2 threads, and
+the share of a step spent outside the force call (target <= 10 %). Peer in the same script: the
+same run with ASE's own NoseHooverChainNVT driving the same calculator.
+
+    python benchmarks/bench_md.py [--steps 40] [--threads 1,2]
+
+Needs ../shared/data (glass_2592.cfg, trained_L08.almtp, random_L16.almtp). The level-16 potential
+has random coefficients (timing only; the blow-up checks are off for it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SPECIES = ["Li", "Cl", "Al"]
+
+
+class TimedCalc:
+    """Wraps a calculator's calculate() to add up the time spent in force calls."""
+
+    def __init__(self, calc):
+        self.calc, self.seconds, self.calls = calc, 0.0, 0
+        inner = calc.calculate
+
+        def timed(*a, **k):
+            t = time.perf_counter()
+            inner(*a, **k)
+            self.seconds += time.perf_counter() - t
+            self.calls += 1
+
+        calc.calculate = timed
+
+
+def start_atoms():
+    from mtpflow.io.structure import read_frames
+
+    atoms = read_frames(SHARED / "mtp_oracle_inputs" / "glass_2592.cfg", SPECIES, index=-1)[0]
+    atoms.calc = None
+    return atoms
+
+
+def run_embedded(pot, atoms, steps, temperature_K, min_dist):
+    from mtpflow.md.protocol import protocol_from_dict
+    from mtpflow.md.runner import run_protocol
+    from mtpflow.mtp import MTPCalculator
+
+    calc = MTPCalculator(pot, species=SPECIES)
+    proto = protocol_from_dict({
+        "timestep_fs": 1.0, "thermo_every": 10, "traj_every": 20, "seed": 1,
+        "blowup": {"max_temperature_K": 1e9, "check_every": 10},
+        "stages": [{"type": "production", "temperature_K": temperature_K, "steps": steps}]})
+    timer = TimedCalc(calc)
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_protocol(atoms.copy(), calc, proto, Path(tmp) / "t.extxyz", Path(tmp) / "t.csv",
+                           min_dist_A=min_dist, progress=False)
+    return res.wall_s, timer.seconds
+
+
+def run_ase_peer(pot, atoms, steps, temperature_K):
+    from ase import units
+    from ase.md.nose_hoover_chain import NoseHooverChainNVT
+
+    from mtpflow.mtp import MTPCalculator
+
+    calc = MTPCalculator(pot, species=SPECIES)
+    a = atoms.copy()
+    a.calc = calc
+    rng = np.random.default_rng(1)
+    m = a.get_masses()[:, None]
+    a.set_momenta(np.sqrt(m * units.kB * temperature_K) * rng.standard_normal((len(a), 3)))
+    dyn = NoseHooverChainNVT(a, timestep=1.0 * units.fs, temperature_K=temperature_K,
+                             tdamp=100 * units.fs)
+    a.get_forces()
+    timer = TimedCalc(calc)
+    t = time.perf_counter()
+    dyn.run(steps)
+    return time.perf_counter() - t, timer.seconds
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=40, help="MD steps per measurement (count)")
+    ap.add_argument("--threads", default="1,2", help="numba thread counts, comma-separated")
+    args = ap.parse_args()
+
+    from mtpflow.io.mtp import read_mtp
+    from mtpflow.mtp.evaluate import set_threads
+
+    atoms = start_atoms()
+    pots = {8: read_mtp(SHARED / "mlip_reference" / "trained_L08.almtp"),
+            16: read_mtp(SHARED / "mlip_reference" / "random_L16.almtp")}
+    print(f"2,592-ion LiAlCl4 glass, NVT (Nosé–Hoover chain) 1 fs, {args.steps} steps per row "
+          "(after a 5-step warm-up)")
+    print(f"{'level':>5} {'thr':>3} {'engine':<22} {'ms/step':>8} {'force ms':>8} {'outside %':>9} "
+          f"{'ns/day':>7}")
+    for level, pot in pots.items():
+        min_dist = pot.min_dist if level == 8 else None
+        for threads in [int(t) for t in args.threads.split(",")]:
+            set_threads(threads)
+            run_embedded(pot, atoms, 5, 600, min_dist)  # compile and warm up
+            rows = [("mtpflow md (lean loop)", *run_embedded(pot, atoms, args.steps, 600, min_dist))]
+            rows.append(("ASE NoseHooverChainNVT", *run_ase_peer(pot, atoms, args.steps, 600)))
+            for name, wall, force in rows:
+                ms = wall / args.steps * 1e3
+                print(f"{level:>5} {threads:>3} {name:<22} {ms:8.1f} {force / args.steps * 1e3:8.1f} "
+                      f"{100 * (1 - force / wall):9.1f} {86400 / (wall / args.steps) * 1e-6:7.3f}")
+
+
+if __name__ == "__main__":
+    main()

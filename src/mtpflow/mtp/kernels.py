@@ -28,7 +28,7 @@ LANES = 8  # atoms per contraction batch
 VW = 8  # neighbours are padded to a multiple of VW (SIMD width)
 
 
-@njit(fastmath={"contract"})
+@njit(fastmath={"contract"}, cache=True)
 def _products(mom, g_start, g_k, g_i, g_j, g_mult):
     """Forward contractions for LANES atoms (mom: (n_moments, LANES)), file order per target."""
     for g in range(len(g_k)):
@@ -41,7 +41,7 @@ def _products(mom, g_start, g_k, g_i, g_j, g_mult):
                 mom[k, lane] += mult * mom[i, lane] * mom[j, lane]
 
 
-@njit(fastmath={"contract"})
+@njit(fastmath={"contract"}, cache=True)
 def _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
     """adj[m] = dE_i/dmom[m] for LANES atoms, pulled per moment in reverse topological order."""
     for m in range(len(w0) - 1, -1, -1):
@@ -55,7 +55,7 @@ def _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
                 adj[m, lane] += mult * adj[k, lane] * mom[o, lane]
 
 
-@njit(fastmath=_FM)
+@njit(fastmath=_FM, cache=True)
 def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis, mono_parent,
            bas_mu, bas_t, bas_m, uvec, inv_r, fr, dfr, mono, dd, zj, cheb, dcheb, ts, td, mom, lane):
     """Geometry, radial functions, monomials and basic moments of atom i into mom[:, lane]."""
@@ -139,7 +139,7 @@ def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis
         mom[bas_m[b], lane] = sm
 
 
-@njit(fastmath=_FM)
+@njit(fastmath=_FM, cache=True)
 def _pass2(i, offsets, nbr_j, rvec, mu_len, bas_mu, bas_t, bas_m, bas_coef, adj, lane,
            uvec, inv_r, fr, dfr, mono, xs, acc, fc, vir):
     """Gradients of atom i's site energy w.r.t. its pair vectors; forces and virial accumulation."""
@@ -229,7 +229,7 @@ def _pass2(i, offsets, nbr_j, rvec, mu_len, bas_mu, bas_t, bas_m, bas_coef, adj,
     fc[i, 2] += fiz
 
 
-@njit(parallel=True, fastmath=_FM)
+@njit(parallel=True, fastmath=_FM, cache=True)
 def efs_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
                rmin, rmax, rad_coeffs, species_coeffs,
                mono_axis, mono_parent, mu_len, bas_mu, bas_t, bas_m, bas_coef, n_moments,
@@ -287,7 +287,7 @@ def efs_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
                            fc, vir)
 
 
-@njit(parallel=True)
+@njit(parallel=True, cache=True)
 def reduce_forces(forces_chunks, out):
     """out[i] = sum over chunks in chunk order (deterministic)."""
     k = forces_chunks.shape[0]

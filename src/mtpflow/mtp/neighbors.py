@@ -67,7 +67,7 @@ def _bin_atoms(bins_xyz, nbins):
     return start, order
 
 
-@njit(parallel=True, cache=False)
+@njit(parallel=True, cache=True)
 def _scan(pos, cell, wrap, bins_xyz, nbins, reach, periodic, start, order, cutoff,
           offsets, out_j, out_r, fill):
     """Count (fill=False) or write (fill=True) the neighbours of every atom."""

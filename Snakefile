@@ -34,6 +34,7 @@ include: "workflow/rules/aimd.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/mtp.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/md.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 

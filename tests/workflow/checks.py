@@ -127,3 +127,82 @@ def check_logs_and_benchmarks(wd: Path, rules: list[str]) -> None:
         assert benches, f"no benchmark for rule {rule}"
         rows = list(csv.DictReader(open(benches[0]), delimiter="\t"))
         assert rows and float(rows[0]["s"]) >= 0
+
+
+def _md_runs(cfg: dict):
+    for level in cfg["mtp"]["levels"]:
+        for comp in cfg["md"]["compositions"]:
+            for t in cfg["md"]["temperatures_K"]:
+                for r in range(cfg["md"]["replicas"]):
+                    yield f"L{level:02d}/{comp}/T{t}K/r{r}", comp, t
+
+
+def check_md(wd: Path, cfg: dict) -> None:
+    import ase.io
+
+    md = cfg["md"]
+    for run, comp, t in _md_runs(cfg):
+        rows = _read_csv(wd / f"results/md/{run}/thermo.csv")
+        cols = ["step", "time_ps", "temperature_K", "potential_energy_eV", "kinetic_energy_eV",
+                "total_energy_eV", "pressure_GPa", "volume_A3"]
+        assert list(rows[0]) == cols
+        data = np.array([[float(row[c]) for c in cols] for row in rows])
+        assert _finite(data)
+        total_ps = data[-1, 1]
+        assert total_ps >= md["production_ps"] + md["melt_ps"] - 1e-9
+        frames = ase.io.read(wd / f"results/md/{run}/traj.extxyz", ":")
+        n_ions = sum(_counts(cfg["compositions"][comp]["formula"], md["replicate"]).values())
+        assert all(len(f) == n_ions for f in frames)
+        prod = ase.io.read(wd / f"results/md/{run}/production.extxyz", ":")
+        assert len(prod) >= md["production_ps"] * 1e3 / md["timestep_fs"] // md.get("traj_every", 1)
+        times = [f.info["time_ps"] for f in prod]
+        assert np.all(np.diff(times) > 0)
+        assert abs((times[-1] - times[0]) - md["production_ps"]) <= md.get("traj_every", 1) * md["timestep_fs"] * 1e-3 + 1e-9
+        # the production stage is at its temperature: thermo rows after its start average near T
+        late = data[data[:, 1] >= times[0] + 0.5 * md["production_ps"], 2]
+        assert abs(late.mean() - t) < 0.5 * t, late.mean()
+
+
+def check_analysis(wd: Path, cfg: dict) -> None:
+    species = cfg["analysis"]["species"]
+    n_runs = 0
+    for run, comp, t in _md_runs(cfg):
+        d = wd / f"results/analysis/{run}"
+        summary = json.loads((d / "summary.json").read_text())
+        assert summary["species"] == species and summary["n_frames"] > 1
+        assert math.isfinite(summary["D_A2_per_ps"]) and summary["D_A2_per_ps"] >= 0
+        assert summary["conductivity_S_per_cm"] is not None and math.isfinite(summary["conductivity_S_per_cm"])
+        msd = np.asarray(summary["msd"]["msd_A2"], dtype=float)
+        assert msd.size > 1 and _finite(msd) and abs(msd[0]) < 1e-9 and msd[-1] > 0
+        assert 0 <= summary["hop_fraction"] <= 1 and summary["n_hops"] >= 0
+        for name in ("msd.csv", "vanhove.csv", "alpha2.csv"):
+            assert _read_csv(d / name)
+        _png(d / "msd.png")
+        n_runs += 1
+    for level in cfg["mtp"]["levels"]:
+        rows = _read_csv(wd / f"results/sweep/L{level:02d}/sweep.csv")
+        assert len(rows) == n_runs
+        assert all(math.isfinite(float(r["D_A2_per_ps"])) for r in rows)
+
+
+RULES = {"build_initial", "aimd", "collect", "densify", "dataset", "init_mtp", "train", "calc_errors",
+         "md_protocol", "md", "production", "analyze", "sweep", "report"}
+DOWNSTREAM_OF_TRAINING = {"train", "calc_errors", "md", "production", "analyze", "sweep", "report"}
+
+
+def ran_rules(wd: Path) -> set[str]:
+    return {p.name for p in (wd / "logs").iterdir() if p.is_dir() and p.name != "benchmarks"}
+
+
+def check_all_stages(wd: Path, cfg: dict) -> None:
+    """Every stage of the DAG: parseable, finite, metrics present; a log and a benchmark per rule."""
+    assert ran_rules(wd) == RULES
+    check_initial(wd, cfg)
+    check_aimd(wd, cfg)
+    check_collect_densify_dataset(wd, cfg)
+    check_training(wd, cfg)
+    check_md(wd, cfg)
+    check_analysis(wd, cfg)
+    check_report(wd, cfg, ["Dataset summary", "Training curve", "Validation metrics", "Parity plots",
+                           "MD thermodynamics", "Dynamic heterogeneity", "Composition sweep"])
+    check_logs_and_benchmarks(wd, sorted(RULES))

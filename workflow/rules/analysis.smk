@@ -1,12 +1,11 @@
 # Dynamic heterogeneity per MLMD trajectory (mtpflow analyze) and the composition sweep.
 
 ANALYSIS = config["analysis"]
-MD_RUN = "L{level}/{composition}/T{temperature}K/r{replica}"
 
 
 rule analyze:
     input:
-        traj=f"results/md/{MD_RUN}/traj.extxyz",
+        traj=f"results/md/{MD_RUN}/production.extxyz",
     output:
         outdir=directory(f"results/analysis/{MD_RUN}"),
     params:
@@ -62,3 +61,8 @@ rule sweep:
         "../envs/mtpflow.yaml"
     shell:
         "mtpflow sweep {input} --out {output.csv} > {log} 2>&1"
+
+
+TARGETS.extend(expand("results/sweep/L{level}/sweep.csv", level=LEVELS))
+REPORT_INPUTS["analysis"].extend(run.replace("results/md/", "results/analysis/", 1) for run in MD_RUNS)
+REPORT_INPUTS["sweep"].extend(expand("results/sweep/L{level}/sweep.csv", level=LEVELS))

@@ -55,6 +55,13 @@ def validate_config(cfg, schema_path, sources="config/config.yaml"):
                     f"  compositions.{name}.formula: elements {sorted(elements - species)} "
                     f"are not in species {cfg['species']}"
                 )
+        aimd_names = cfg["initial"].get("compositions", list(names))
+        for name in cfg["md"]["compositions"]:
+            if name in names and name not in aimd_names:
+                problems.append(
+                    f"  md.compositions: '{name}' has no reference AIMD to start MLMD from; "
+                    f"add it to initial.compositions ({aimd_names})"
+                )
         for key in ("initial.compositions", "md.compositions"):
             section, sub = key.split(".")
             for name in cfg[section].get(sub, []):
@@ -90,6 +97,7 @@ LEVELS = [f"{lv:02d}" for lv in config["mtp"]["levels"]]
 MD_COMPOSITIONS = config["md"]["compositions"]
 MD_TEMPERATURES = [str(t) for t in config["md"]["temperatures_K"]]
 MD_REPLICAS = list(range(config["md"]["replicas"]))
+MD_RUN = "L{level}/{composition}/T{temperature}K/r{replica}"
 
 
 def formula(wildcards):
@@ -174,3 +182,55 @@ def report_args(wildcards, input):
         "sweep": "--sweep",
     }
     return " ".join(f"{flags[k]} {' '.join(input[k])}" for k in flags if len(input[k]))
+
+
+def md_stage_steps(temperature):
+    """Steps of melt, quench (0 when the production temperature is not below melt_K), production."""
+    md = config["md"]
+    dt = md["timestep_fs"]
+    melt = int(round(md["melt_ps"] * 1e3 / dt))
+    quench = 0
+    if temperature < md["melt_K"]:
+        quench = max(1, int(round((md["melt_K"] - temperature) / md["quench_rate_K_per_s"] * 1e15 / dt)))
+    production = max(1, int(round(md["production_ps"] * 1e3 / dt)))
+    return melt, quench, production
+
+
+def md_protocol(wildcards):
+    """The MLMD protocol for one production temperature: melt → linear quench → production.
+    Durations are written as step counts so that the production frames are known here."""
+    md = config["md"]
+    target = float(wildcards.temperature)
+    thermostat = md.get("thermostat", "nhc")
+    melt, quench, production = md_stage_steps(target)
+    stages = []
+    if melt:
+        stages.append({"type": "melt", "temperature_K": md["melt_K"], "steps": melt, "thermostat": thermostat})
+    if quench:
+        stages.append({"type": "quench", "start_K": md["melt_K"], "end_K": target, "steps": quench,
+                       "thermostat": thermostat})
+    stages.append({"type": "production", "temperature_K": target, "steps": production, "thermostat": thermostat})
+    protocol = {"timestep_fs": md["timestep_fs"], "stages": stages}
+    for key in ("traj_every", "thermo_every"):
+        if key in md:
+            protocol[key] = md[key]
+    return protocol
+
+
+def production_index(wildcards):
+    """Frame slice of the MLMD trajectory that holds the production stage (frame k = step k × traj_every)."""
+    melt, quench, _ = md_stage_steps(float(wildcards.temperature))
+    every = config["md"].get("traj_every", 1)
+    return f"{-(-(melt + quench) // every)}:"
+
+
+def md_start(wildcards):
+    """MLMD starts from the last frame of the composition's first reference AIMD trajectory."""
+    return f"results/aimd/{wildcards.composition}/r0/traj.extxyz"
+
+
+def write_yaml(path, data, log):
+    with open(path, "w") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+    with open(log, "w") as fh:
+        fh.write(f"wrote {path}\n")

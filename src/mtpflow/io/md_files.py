@@ -4,7 +4,6 @@ checkpoints, LAMMPS data files, LAMMPS log (thermo) and dump readers."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from pathlib import Path
@@ -118,13 +117,8 @@ def format_extxyz_frame(symbols, positions, cell, step: int, time_ps: float) -> 
     lattice = " ".join(f"{x:.10f}" for x in cell.reshape(-1))
     head = (f'{len(symbols)}\nLattice="{lattice}" Properties=species:S:1:pos:R:3 '
             f'step={int(step)} time_ps={time_ps:.6f} pbc="T T T"\n')
-    buf = io.StringIO()
-    buf.write(head)
-    pos = np.asarray(positions, dtype=np.float64)
-    rows = np.char.mod("%.10f", pos)
-    for s, (x, y, z) in zip(symbols, rows):
-        buf.write(f"{s} {x} {y} {z}\n")
-    return buf.getvalue()
+    pos = np.asarray(positions, dtype=np.float64).tolist()
+    return head + "".join([f"{s} {x:.10f} {y:.10f} {z:.10f}\n" for s, (x, y, z) in zip(symbols, pos)])
 
 
 def write_extxyz_frame(path, symbols, positions, cell, step: int = 0, time_ps: float = 0.0) -> None:

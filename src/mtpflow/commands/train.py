@@ -71,6 +71,24 @@ def register(sub) -> None:
     q.set_defaults(func=cmd_calc_errors)
 
 
+def _check_outputs(*paths):
+    """Fail before any work when an output cannot be written."""
+    from pathlib import Path
+
+    from mtpflow.io.atomic import check_writable
+
+    for path in paths:
+        if not path:
+            continue
+        parent = Path(path).parent
+        if parent.exists() and not parent.is_dir():
+            raise InputError("the output folder is a file, not a folder; choose another output path",
+                             parent)
+        check_writable(path)
+        if Path(path).is_dir():
+            raise InputError("the output path is a folder; give a file name", path)
+
+
 def _check_species(pot, species, path):
     if species is not None and pot.species is not None and pot.species != species:
         raise InputError(f"--species {','.join(species)} differs from the potential's species "
@@ -78,7 +96,6 @@ def _check_species(pot, species, path):
 
 
 def cmd_train(args) -> int:
-    from mtpflow.io.atomic import check_writable
     from mtpflow.io.cfg import read_cfg
     from mtpflow.io.mtp import read_mtp, write_mtp
     from mtpflow.train import parallel
@@ -96,9 +113,7 @@ def cmd_train(args) -> int:
             raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
     species = _species(args.species)
     if comm.rank == 0:
-        for path in (args.out, args.log, args.checkpoint):
-            if path:
-                check_writable(path)
+        _check_outputs(args.out, args.log, args.checkpoint)
     pot = read_mtp(args.init)
     _check_species(pot, species, args.init)
     configs = read_cfg(args.train_cfg)
@@ -179,13 +194,11 @@ def format_table(m: dict, title: str) -> str:
 
 
 def cmd_calc_errors(args) -> int:
-    from mtpflow.io.atomic import atomic_open, check_writable
+    from mtpflow.io.atomic import atomic_open
     from mtpflow.io.cfg import read_cfg
     from mtpflow.io.mtp import read_mtp
 
-    for path in (args.json, args.csv):
-        if path:
-            check_writable(path)
+    _check_outputs(args.json, args.csv)
     species = _species(args.species)
     pot = read_mtp(args.potential)
     _check_species(pot, species, args.potential)

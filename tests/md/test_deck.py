@@ -151,3 +151,23 @@ def cli_main_raise(argv):
 
     args = build_parser().parse_args(argv)
     return args.func(args)
+
+
+def test_deck_stochastic_thermostats_and_nve_run(tmp_path, pot_file):
+    proto = tmp_path / "p.yaml"
+    proto.write_text("thermo_every: 10\ntraj_every: 50\nseed: 0\nstages:\n"
+                     "  - {type: melt, temperature_K: 900, steps: 50, thermostat: bussi}\n"
+                     "  - {type: quench, start_K: 900, end_K: 400, steps: 50, thermostat: langevin}\n"
+                     "  - {type: production, ensemble: nve, steps: 50}\n")
+    start = tmp_path / "start.extxyz"
+    small_lialcl4(8).write(start)
+    out = tmp_path / "run"
+    assert cli_main(["lammps-deck", str(pot_file), str(start), "--protocol", str(proto), "--outdir",
+                     str(out), "--species", "Li,Cl,Al", "--pair-style-override", LJ,
+                     "--restart-every", "40"]) == 0
+    deck = (out / "in.lammps").read_text()
+    assert "temp/csvr 900 900" in deck and "langevin 900 400" in deck and "md2 all nve" in deck
+    run_lmp(out)
+    log = read_lammps_log(out / "md.log")
+    np.testing.assert_array_equal(log["Step"], np.arange(0, 151, 10))
+    assert "mtpflow: protocol complete" in (out / "md.log").read_text()

@@ -63,11 +63,11 @@ def _stage_fix(i: int, stage, seed: int) -> tuple[list[str], list[str]]:
         return [f"fix             {fid} all nvt temp {t1:g} {t2:g} {tdamp:g}"], [fid]
     if stage.thermostat == "bussi":
         return [f"fix             {fid} all nve",
-                f"fix             {fid}t all temp/csvr {t1:g} {t2:g} {tdamp:g} {seed + i}"], [fid, f"{fid}t"]
+                f"fix             {fid}t all temp/csvr {t1:g} {t2:g} {tdamp:g} {seed + 101 + i}"], [fid, f"{fid}t"]
     # langevin: damp is 1/friction
     damp_ps = 1e-3 / stage.friction_per_fs
     return [f"fix             {fid} all nve",
-            f"fix             {fid}t all langevin {t1:g} {t2:g} {damp_ps:g} {seed + i} zero yes"], \
+            f"fix             {fid}t all langevin {t1:g} {t2:g} {damp_ps:g} {seed + 101 + i} zero yes"], \
         [fid, f"{fid}t"]
 
 

@@ -120,8 +120,11 @@ class Protocol:
         return asdict(self)
 
     def digest(self) -> str:
-        """A hash of everything that determines the trajectory (checkpoints must match it)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of everything that determines the outputs (checkpoints must match it); the
+        checkpoint interval is left out, so a resumed run may checkpoint more or less often."""
+        d = self.to_dict()
+        d.pop("checkpoint_every")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _number(d: dict, key: str, where: str, positive: bool = False, nonneg: bool = False,

@@ -40,3 +40,14 @@ def test_unwritable_output_path_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="cannot create the output folder"):
         with atomic_open(blocker / "sub" / "a.txt") as fh:
             fh.write("x")
+
+
+def test_output_whose_folder_is_a_file_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="output folder is a file"):
+        with atomic_open(blocker / "a.txt") as fh:
+            fh.write("x")
+    with pytest.raises(InputError, match="is a folder"):
+        with atomic_open(tmp_path) as fh:
+            fh.write("x")

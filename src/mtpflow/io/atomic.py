@@ -22,6 +22,10 @@ def check_writable(path) -> Path:
     """Fail early (before any work) when `path` cannot be written."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise InputError("the output folder is a file; choose another output path", parent)
+    if path.is_dir():
+        raise InputError("the output path is a folder; give a file name", path)
     if not parent.exists():
         try:
             parent.mkdir(parents=True, exist_ok=True)

@@ -24,35 +24,79 @@ import numpy as np
 from numba import njit, prange
 
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN stays visible
-LANES = 8  # atoms per contraction batch
+LANES = 8  # atoms per contraction batch (_products/_adjoint are written out for 8)
 VW = 8  # neighbours are padded to a multiple of VW (SIMD width)
 
 
 @njit(fastmath={"contract"}, cache=True)
 def _products(mom, g_start, g_k, g_i, g_j, g_mult):
-    """Forward contractions for LANES atoms (mom: (n_moments, LANES)), file order per target."""
+    """Forward contractions for LANES = 8 atoms (mom: (n_moments, 8)), file order per target.
+    The 8 lanes are accumulated in registers (explicit scalars) and stored once per target."""
     for g in range(len(g_k)):
         k = g_k[g]
+        s0 = mom[k, 0]
+        s1 = mom[k, 1]
+        s2 = mom[k, 2]
+        s3 = mom[k, 3]
+        s4 = mom[k, 4]
+        s5 = mom[k, 5]
+        s6 = mom[k, 6]
+        s7 = mom[k, 7]
         for e in range(g_start[g], g_start[g + 1]):
             i = g_i[e]
             j = g_j[e]
             mult = g_mult[e]
-            for lane in range(LANES):
-                mom[k, lane] += mult * mom[i, lane] * mom[j, lane]
+            s0 += mult * mom[i, 0] * mom[j, 0]
+            s1 += mult * mom[i, 1] * mom[j, 1]
+            s2 += mult * mom[i, 2] * mom[j, 2]
+            s3 += mult * mom[i, 3] * mom[j, 3]
+            s4 += mult * mom[i, 4] * mom[j, 4]
+            s5 += mult * mom[i, 5] * mom[j, 5]
+            s6 += mult * mom[i, 6] * mom[j, 6]
+            s7 += mult * mom[i, 7] * mom[j, 7]
+        mom[k, 0] = s0
+        mom[k, 1] = s1
+        mom[k, 2] = s2
+        mom[k, 3] = s3
+        mom[k, 4] = s4
+        mom[k, 5] = s5
+        mom[k, 6] = s6
+        mom[k, 7] = s7
 
 
 @njit(fastmath={"contract"}, cache=True)
 def _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
-    """adj[m] = dE_i/dmom[m] for LANES atoms, pulled per moment in reverse topological order."""
+    """adj[m] = dE_i/dmom[m] for LANES = 8 atoms, pulled per moment in reverse topological order."""
     for m in range(len(w0) - 1, -1, -1):
-        for lane in range(LANES):
-            adj[m, lane] = w0[m]
+        w = w0[m]
+        a0 = w
+        a1 = w
+        a2 = w
+        a3 = w
+        a4 = w
+        a5 = w
+        a6 = w
+        a7 = w
         for e in range(r_start[m], r_start[m + 1]):
             k = r_k[e]
             o = r_o[e]
             mult = r_mult[e]
-            for lane in range(LANES):
-                adj[m, lane] += mult * adj[k, lane] * mom[o, lane]
+            a0 += mult * adj[k, 0] * mom[o, 0]
+            a1 += mult * adj[k, 1] * mom[o, 1]
+            a2 += mult * adj[k, 2] * mom[o, 2]
+            a3 += mult * adj[k, 3] * mom[o, 3]
+            a4 += mult * adj[k, 4] * mom[o, 4]
+            a5 += mult * adj[k, 5] * mom[o, 5]
+            a6 += mult * adj[k, 6] * mom[o, 6]
+            a7 += mult * adj[k, 7] * mom[o, 7]
+        adj[m, 0] = a0
+        adj[m, 1] = a1
+        adj[m, 2] = a2
+        adj[m, 3] = a3
+        adj[m, 4] = a4
+        adj[m, 5] = a5
+        adj[m, 6] = a6
+        adj[m, 7] = a7
 
 
 @njit(fastmath=_FM, cache=True)
@@ -148,22 +192,21 @@ def _pass2(i, offsets, nbr_j, rvec, mu_len, bas_mu, bas_t, bas_m, bas_coef, adj,
     p0 = offsets[i]
     nn = offsets[i + 1] - p0
     npad = ((nn + VW - 1) // VW) * VW
-    # per-mu weights on monomials: A, A*nu, and the d/du_x,y,z weights (E_i depends on a pair
-    # through f_mu(r) and the monomials of u)
+    # per-mu weights on monomials: A (for dE/df_mu) and the d/du_x,y,z weights on the parent
+    # monomials (E_i depends on a pair through f_mu(r) and the monomials of u)
     for mu in range(nr):
-        for c in range(5):
+        for c in range(4):
             for t in range(mu_len[mu]):
                 xs[mu, c, t] = 0.0
     for b in range(n_basic):
         mu = bas_mu[b]
         a = adj[bas_m[b], lane]
         xs[mu, 0, bas_t[b]] += a
-        xs[mu, 1, bas_t[b]] += a * bas_coef[b, 0]
-        xs[mu, 2, bas_t[b + n_basic]] += a * bas_coef[b, 1]
-        xs[mu, 3, bas_t[b + 2 * n_basic]] += a * bas_coef[b, 2]
-        xs[mu, 4, bas_t[b + 3 * n_basic]] += a * bas_coef[b, 3]
+        xs[mu, 1, bas_t[b + n_basic]] += a * bas_coef[b, 1]
+        xs[mu, 2, bas_t[b + 2 * n_basic]] += a * bas_coef[b, 2]
+        xs[mu, 3, bas_t[b + 3 * n_basic]] += a * bas_coef[b, 3]
     for mu in range(nr):
-        for c in range(5):
+        for c in range(4):
             for q in range(npad):
                 acc[mu, c, q] = 0.0
         for t in range(mu_len[mu]):
@@ -171,36 +214,32 @@ def _pass2(i, offsets, nbr_j, rvec, mu_len, bas_mu, bas_t, bas_m, bas_coef, adj,
             x1 = xs[mu, 1, t]
             x2 = xs[mu, 2, t]
             x3 = xs[mu, 3, t]
-            x4 = xs[mu, 4, t]
             for q in range(npad):
                 mt = mono[t, q]
                 acc[mu, 0, q] += x0 * mt
                 acc[mu, 1, q] += x1 * mt
                 acc[mu, 2, q] += x2 * mt
                 acc[mu, 3, q] += x3 * mt
-                acc[mu, 4, q] += x4 * mt
     fix = 0.0
     fiy = 0.0
     fiz = 0.0
     for q in range(nn):
         s1 = 0.0
-        s2 = 0.0
         gx = 0.0
         gy = 0.0
         gz = 0.0
         for mu in range(nr):
             fmu = fr[mu, q]
             s1 += acc[mu, 0, q] * dfr[mu, q]
-            s2 += acc[mu, 1, q] * fmu
-            gx += acc[mu, 2, q] * fmu
-            gy += acc[mu, 3, q] * fmu
-            gz += acc[mu, 4, q] * fmu
+            gx += acc[mu, 1, q] * fmu
+            gy += acc[mu, 2, q] * fmu
+            gz += acc[mu, 3, q] * fmu
         ux = uvec[0, q]
         uy = uvec[1, q]
         uz = uvec[2, q]
         ir = inv_r[q]
-        # dE/dr = u dE/dr|_u + (grad_u E - u (u . grad_u E)) / r, with u . grad_u mono = nu mono
-        radial_part = s1 - s2 * ir
+        # dE/dr = u dE/dr|_u + (G - u (u . G)) / r with G = grad_u E at fixed r
+        radial_part = s1 - (ux * gx + uy * gy + uz * gz) * ir
         g0 = ux * radial_part + gx * ir
         g1 = uy * radial_part + gy * ir
         g2 = uz * radial_part + gz * ir
@@ -259,8 +298,8 @@ def efs_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
         td = np.empty(npm)
         mom = np.empty((n_moments, LANES))
         adj = np.empty((n_moments, LANES))
-        xs = np.zeros((nr, 5, n_mono))
-        acc = np.empty((nr, 5, npm))
+        xs = np.zeros((nr, 4, n_mono))
+        acc = np.empty((nr, 4, npm))
         fc = forces_chunks[c]
         vir = virial_chunks[c]
         for i0 in range(chunk_bounds[c], chunk_bounds[c + 1], LANES):

@@ -132,7 +132,7 @@ def main(argv=None) -> int:
             peers = {}
             for engine in ("cext", "numba"):
                 if args.no_motep:
-                    peers[engine] = "skipped (--no-motep)"
+                    peers[engine] = None
                     continue
                 try:
                     from motep.calculator import MTP
@@ -177,7 +177,8 @@ def main(argv=None) -> int:
                     notes.append(f"{name}: motep {engine} energy differs by {p[1]:.1e} relative")
             else:
                 cells.append("     n/a")
-                notes.append(f"{name}: motep {engine}: {p}")
+                if p is not None:
+                    notes.append(f"{name}: motep {engine}: {p}")
         ratio = (f"{peers['cext'][0][0] / t1[0]:9.2f}" if isinstance(peers["cext"], tuple) and t1
                  else "      n/a")
         print(f"{name:<22} {nn:5.1f} | {us(t1):>10} {us(t2):>8} {speed} | {us(times.get((1, 'kernel'))):>9} "

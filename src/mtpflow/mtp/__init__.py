@@ -3,6 +3,14 @@
 Heavy submodules are imported lazily: `from mtpflow.mtp import MTPCalculator, evaluate`.
 """
 
+import os
+
+# Shared nodes (several jobs on few cores): OpenMP threads that spin while waiting steal the cores of
+# the threads doing the work; numba's parallel kernels with 2 threads became 2-4x slower than with 1
+# (benchmarks/bench_mtp.py). Passive waiting costs microseconds per parallel region. Only a default,
+# read when numba first starts its OpenMP pool: set OMP_WAIT_POLICY=ACTIVE to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 _LAZY = {
     "MTPCalculator": ("mtpflow.mtp.calculator", "MTPCalculator"),
     "evaluate": ("mtpflow.mtp.evaluate", "evaluate"),

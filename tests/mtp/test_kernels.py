@@ -285,3 +285,18 @@ def test_cached_parallel_kernels_give_identical_results(tmp_path):
     assert any(p.suffix == ".nbi" for p in (tmp_path / "cache").rglob("*"))  # the cache was written
     assert np.all(np.isfinite(outs[1]))
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-12, atol=1e-12 * np.abs(outs[0]).max())
+
+
+def test_tables_follow_coefficient_changes():
+    """The basis part of the tables is cached; coefficients must never be stale."""
+    pot = random_potential(16, seed=23)
+    cfg = small_triclinic(n=4, seed=24)
+    e0 = evaluate(pot, cfg).energy
+    params = pot.get_params()
+    params[-1] += 0.5  # last moment coefficient
+    params[0] += 0.1   # first radial coefficient
+    pot.set_params(params)
+    e1 = evaluate(pot, cfg).energy
+    assert e1 != e0
+    reference = pytest.importorskip("mtpflow.mtp.reference")
+    assert e1 == pytest.approx(reference.energy(cfg.positions, cfg.types, pot, cell=cfg.cell), rel=1e-11)

@@ -113,12 +113,45 @@ def _topological_order(pot, nb: int):
     return times, order_nb
 
 
+_STRUCTURE_CACHE: dict[str, dict] = {}
+
+
 def build_tables(pot) -> MTPTables:
-    """Per-potential kernel tables; raises InputError for an untrained or inconsistent potential."""
+    """Per-potential kernel tables; raises InputError for an untrained or inconsistent potential.
+
+    The basis-dependent part (renumbering, product groups, adjoint lists) is cached per basis, so
+    rebuilding after a coefficient change (training) costs only O(parameters)."""
     pot.validate()
     if not pot.is_trained:
         raise InputError("the potential has no coefficients (an untrained template); train it first "
                          "(mtpflow train) or give a trained .mtp/.almtp")
+    st = _structure(pot)
+    w0 = np.zeros(pot.alpha_moments_count, dtype=np.float64)
+    np.add.at(w0, st.pop("new_of")[pot.alpha_moment_mapping], pot.moment_coeffs)
+    c = np.ascontiguousarray
+    return MTPTables(
+        species_count=pot.species_count, rmin=float(pot.min_dist), rmax=float(pot.max_dist),
+        rad_coeffs=c(pot.radial_coeffs * float(pot.scaling), dtype=np.float64),
+        species_coeffs=c(pot.species_coeffs, dtype=np.float64), w0=w0, **st)
+
+
+def _structure(pot) -> dict:
+    import hashlib
+
+    h = hashlib.sha1()
+    for arr in (pot.alpha_index_basic, pot.alpha_index_times, pot.alpha_moment_mapping):
+        h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+        h.update(b"|")
+    h.update(f"{pot.alpha_moments_count},{pot.radial_funcs_count},{pot.radial_basis_size}".encode())
+    key = h.hexdigest()
+    if key not in _STRUCTURE_CACHE:
+        if len(_STRUCTURE_CACHE) > 32:
+            _STRUCTURE_CACHE.clear()
+        _STRUCTURE_CACHE[key] = _build_structure(pot)
+    return dict(_STRUCTURE_CACHE[key])
+
+
+def _build_structure(pot) -> dict:
     basic = np.asarray(pot.alpha_index_basic, dtype=np.int64)
     nb = len(basic)
     nr = pot.radial_funcs_count
@@ -166,24 +199,18 @@ def build_tables(pot) -> MTPTables:
     r_k = np.array([e[0] for e in flat], dtype=np.int64)
     r_o = np.array([e[1] for e in flat], dtype=np.int64)
     r_mult = np.array([e[2] for e in flat], dtype=np.float64)
-    w0 = np.zeros(pot.alpha_moments_count, dtype=np.float64)
-    np.add.at(w0, new_of[pot.alpha_moment_mapping], pot.moment_coeffs)
     pair_cost = 6.0 * nb + 2.0 * len(expo) + 2.0 * nr * pot.radial_basis_size + 60.0
     cost_atom = (3.0 * len(times) + 2.0 * pot.alpha_moments_count + 5 * nr * len(expo) + 50.0) / pair_cost
     c = np.ascontiguousarray
-    return MTPTables(
-        species_count=pot.species_count, rmin=float(pot.min_dist), rmax=float(pot.max_dist),
-        rad_coeffs=c(pot.radial_coeffs * float(pot.scaling), dtype=np.float64),
-        species_coeffs=c(pot.species_coeffs, dtype=np.float64),
-        nu_max=nu_max, mono_axis=mono_axis, mono_parent=mono_parent, mu_len=mu_len,
+    return dict(
+        new_of=new_of, nu_max=nu_max, mono_axis=mono_axis, mono_parent=mono_parent, mu_len=mu_len,
         bas_mu=c(bas_mu), bas_t=c(bas_t), bas_m=c(bas_m), bas_coef=c(bas_coef),
         n_moments=int(pot.alpha_moments_count),
         g_start=g_start.astype(np.int64), g_k=g_k,
         g_i=c(new_of[times[g_rows, 0]]) if len(g_rows) else np.zeros(0, np.int64),
         g_j=c(new_of[times[g_rows, 1]]) if len(g_rows) else np.zeros(0, np.int64),
         g_mult=c(times[g_rows, 2], dtype=np.float64) if len(g_rows) else np.zeros(0),
-        r_start=r_start, r_k=r_k, r_o=r_o, r_mult=r_mult,
-        w0=w0, cost_per_atom=float(cost_atom))
+        r_start=r_start, r_k=r_k, r_o=r_o, r_mult=r_mult, cost_per_atom=float(cost_atom))
 
 
 def _chunks(offsets: np.ndarray, cost_per_atom: float, n_chunks: int) -> np.ndarray:

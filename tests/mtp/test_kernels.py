@@ -215,8 +215,14 @@ def test_longer_neighbour_list_gives_same_result():
 
 
 def test_thread_count_independent():
+    from mtpflow.mtp.evaluate import N_CHUNKS, _chunks
+
     pot = random_potential(16, seed=16)
-    cfg = medium_triclinic(n=64, seed=17)
+    small = medium_triclinic(n=64, seed=17)
+    shifts = np.stack(np.meshgrid(*[np.arange(2)] * 3, indexing="ij"), -1).reshape(-1, 3) @ small.cell
+    cfg = Configuration(positions=np.concatenate([small.positions + s for s in shifts]),
+                        types=np.tile(small.types, 8), cell=2 * small.cell)
+    assert len(_chunks(neighbor_list(cfg.positions, cfg.cell, 5.0).offsets, 1.0, N_CHUNKS)) == N_CHUNKS + 1
     before = numba.get_num_threads()
     try:
         numba.set_num_threads(1)

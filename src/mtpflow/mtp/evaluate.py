@@ -21,6 +21,7 @@ from mtpflow.mtp.neighbors import NeighborList, neighbor_list
 from mtpflow.structures import Configuration
 
 N_CHUNKS = 8  # fixed (not the thread count): results are bit-identical for 1..8 threads
+MIN_CHUNK_ATOMS = 48  # small configurations use fewer chunks (full 8-atom lanes, less overhead)
 
 
 @dataclass
@@ -214,13 +215,17 @@ def _build_structure(pot) -> dict:
 
 
 def _chunks(offsets: np.ndarray, cost_per_atom: float, n_chunks: int) -> np.ndarray:
-    """Contiguous atom ranges of about equal cost (cost_per_atom + neighbours per atom)."""
+    """Contiguous atom ranges of about equal cost (cost_per_atom + neighbours per atom), starting at
+    multiples of kernels.LANES, with at least MIN_CHUNK_ATOMS atoms each. Depends only on the
+    configuration (never on the thread count)."""
     n = len(offsets) - 1
-    n_chunks = max(1, min(n_chunks, n))
+    n_chunks = max(1, min(n_chunks, n // MIN_CHUNK_ATOMS))
     cum = offsets.astype(np.float64) + cost_per_atom * np.arange(n + 1)
     targets = cum[-1] * np.arange(1, n_chunks) / n_chunks
-    inner = np.searchsorted(cum, targets)
-    return np.concatenate([[0], inner, [n]]).astype(np.int64)
+    lanes = kernels.LANES
+    inner = np.round(np.searchsorted(cum, targets) / lanes).astype(np.int64) * lanes
+    bounds = np.unique(np.concatenate([[0], np.clip(inner, 0, n), [n]]))
+    return bounds.astype(np.int64)
 
 
 def _validate_config(tables: MTPTables, positions, types, cell, where=None):

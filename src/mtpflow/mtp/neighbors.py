@@ -180,9 +180,8 @@ def neighbor_list(positions, cell, cutoff: float) -> NeighborList:
         wrap = np.floor(frac).astype(np.int64)
         frac = frac - wrap
         pw = pos - wrap @ cell  # positions wrapped into the cell (differ by lattice vectors)
-        vol = abs(float(np.linalg.det(cell)))
-        widths = np.array([vol / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3]))
-                           for k in range(3)])
+        # spacing of the lattice planes: 1 / |reciprocal vector| (columns of the inverse)
+        widths = 1.0 / np.sqrt((inv * inv).sum(axis=0))
         nbins = _cap_bins(np.maximum(1, np.floor(widths / (rc * _BIN_FRACTION))).astype(np.int64), n)
         # bins along k have perpendicular width widths[k]/nbins[k]; reach enough of them for rc
         reach = np.ceil(rc * nbins / widths).astype(np.int64)

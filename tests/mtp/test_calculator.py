@@ -29,7 +29,9 @@ def test_calculator_matches_evaluate_and_ase_conventions():
     stress = atoms.get_stress()  # ASE: eV/Å^3, Voigt xx yy zz yz xz xy, = -PlusStress / V
     np.testing.assert_allclose(stress, -ref.plus_stress / atoms.get_volume(), rtol=1e-12)
     # ASE's own numerical stress (strain derivative of the energy) agrees
-    num = atoms.calc.calculate_numerical_stress(atoms, d=1e-6)
+    from ase.calculators.fd import calculate_numerical_stress
+
+    num = calculate_numerical_stress(atoms, eps=1e-6)
     np.testing.assert_allclose(stress, num, rtol=1e-5, atol=1e-6 * np.abs(stress).max())
     # a second call after a move gives the new configuration's values (tables are reused)
     tables = atoms.calc._tables

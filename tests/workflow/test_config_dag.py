@@ -75,3 +75,19 @@ def test_bad_config_gives_clear_error(tmp_path, errors):
     for _, _, where, what in errors:
         assert any(ln.startswith(where) and what in ln for ln in lines), (where, what, res.stdout)
     assert "Traceback" not in res.stdout
+
+
+def test_sweep_example_plans_one_training_and_every_composition_and_temperature(tmp_path):
+    example = next(p for p in EXAMPLES if "sweep" in p.name)
+    cfg = load_config(example)
+    n_comp, n_temp = len(cfg["md"]["compositions"]), len(cfg["md"]["temperatures_K"])
+    assert n_comp >= 5
+    res = snakemake(tmp_path, "-n", configfile=example)
+    assert res.returncode == 0, res.stdout
+    jobs = planned_jobs(res.stdout)
+    assert jobs["aimd"] == len(cfg["initial"]["compositions"]) and jobs["dataset"] == 1
+    assert jobs["train"] == len(cfg["mtp"]["levels"])
+    assert jobs["md"] == jobs["analyze"] == n_comp * n_temp * len(cfg["mtp"]["levels"])
+    assert jobs["sweep"] == len(cfg["mtp"]["levels"]) and jobs["report"] == 1
+    for comp in cfg["md"]["compositions"]:
+        assert f"results/analysis/L16/{comp}/T400K/r0" in res.stdout

@@ -184,36 +184,71 @@ def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis
 
 
 @njit(fastmath=_FM, cache=True)
-def _pass2(i, offsets, nbr_j, rvec, mu_len, bas_mu, bas_t, bas_m, bas_coef, adj, lane,
-           uvec, inv_r, fr, dfr, mono, xs, acc, fc, vir):
-    """Gradients of atom i's site energy w.r.t. its pair vectors; forces and virial accumulation."""
-    nr = fr.shape[0]
+def _weights(adj, mu_len, bas_mu, bas_t, bas_m, bas_coef, xs):
+    """Per-mu weights on monomials for LANES atoms, xs (R, 4, T, LANES): A = dE/dM (for dE/df_mu)
+    and the d/du_x,y,z weights on the parent monomials (E_i depends on a pair through f_mu(r)
+    and the monomials of u)."""
+    nr = xs.shape[0]
     n_basic = len(bas_mu)
-    p0 = offsets[i]
-    nn = offsets[i + 1] - p0
-    npad = ((nn + VW - 1) // VW) * VW
-    # per-mu weights on monomials: A (for dE/df_mu) and the d/du_x,y,z weights on the parent
-    # monomials (E_i depends on a pair through f_mu(r) and the monomials of u)
     for mu in range(nr):
         for c in range(4):
             for t in range(mu_len[mu]):
-                xs[mu, c, t] = 0.0
+                for lane in range(LANES):
+                    xs[mu, c, t, lane] = 0.0
     for b in range(n_basic):
         mu = bas_mu[b]
-        a = adj[bas_m[b], lane]
-        xs[mu, 0, bas_t[b]] += a
-        xs[mu, 1, bas_t[b + n_basic]] += a * bas_coef[b, 1]
-        xs[mu, 2, bas_t[b + 2 * n_basic]] += a * bas_coef[b, 2]
-        xs[mu, 3, bas_t[b + 3 * n_basic]] += a * bas_coef[b, 3]
+        m = bas_m[b]
+        t0 = bas_t[b]
+        tx = bas_t[b + n_basic]
+        ty = bas_t[b + 2 * n_basic]
+        tz = bas_t[b + 3 * n_basic]
+        cx = bas_coef[b, 1]
+        cy = bas_coef[b, 2]
+        cz = bas_coef[b, 3]
+        for lane in range(LANES):
+            a = adj[m, lane]
+            xs[mu, 0, t0, lane] += a
+            xs[mu, 1, tx, lane] += a * cx
+            xs[mu, 2, ty, lane] += a * cy
+            xs[mu, 3, tz, lane] += a * cz
+
+
+@njit(fastmath=_FM, cache=True)
+def _pass2(i, offsets, nbr_j, rvec, mu_len, lane, uvec, inv_r, fr, dfr, mono, xs, acc, fc, vir):
+    """Gradients of atom i's site energy w.r.t. its pair vectors; forces and virial accumulation."""
+    nr = fr.shape[0]
+    p0 = offsets[i]
+    nn = offsets[i + 1] - p0
+    npad = ((nn + VW - 1) // VW) * VW
     for mu in range(nr):
         for c in range(4):
             for q in range(npad):
                 acc[mu, c, q] = 0.0
-        for t in range(mu_len[mu]):
-            x0 = xs[mu, 0, t]
-            x1 = xs[mu, 1, t]
-            x2 = xs[mu, 2, t]
-            x3 = xs[mu, 3, t]
+        # two monomials per sweep over the pairs: half the load/store traffic on acc
+        tl = mu_len[mu]
+        t = 0
+        while t + 1 < tl:
+            x0 = xs[mu, 0, t, lane]
+            x1 = xs[mu, 1, t, lane]
+            x2 = xs[mu, 2, t, lane]
+            x3 = xs[mu, 3, t, lane]
+            y0 = xs[mu, 0, t + 1, lane]
+            y1 = xs[mu, 1, t + 1, lane]
+            y2 = xs[mu, 2, t + 1, lane]
+            y3 = xs[mu, 3, t + 1, lane]
+            for q in range(npad):
+                mt = mono[t, q]
+                nt = mono[t + 1, q]
+                acc[mu, 0, q] += x0 * mt + y0 * nt
+                acc[mu, 1, q] += x1 * mt + y1 * nt
+                acc[mu, 2, q] += x2 * mt + y2 * nt
+                acc[mu, 3, q] += x3 * mt + y3 * nt
+            t += 2
+        if t < tl:
+            x0 = xs[mu, 0, t, lane]
+            x1 = xs[mu, 1, t, lane]
+            x2 = xs[mu, 2, t, lane]
+            x3 = xs[mu, 3, t, lane]
             for q in range(npad):
                 mt = mono[t, q]
                 acc[mu, 0, q] += x0 * mt
@@ -298,7 +333,7 @@ def efs_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
         td = np.empty(npm)
         mom = np.empty((n_moments, LANES))
         adj = np.empty((n_moments, LANES))
-        xs = np.zeros((nr, 4, n_mono))
+        xs = np.zeros((nr, 4, n_mono, LANES))
         acc = np.empty((nr, 4, npm))
         fc = forces_chunks[c]
         vir = virial_chunks[c]
@@ -318,12 +353,12 @@ def efs_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
                     e_site += w0[m] * mom[m, lane]
                 energies[i] = e_site
             _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
+            _weights(adj, mu_len, bas_mu, bas_t, bas_m, bas_coef, xs)
             for lane in range(nl):
                 i = i0 + lane
                 if offsets[i + 1] > offsets[i]:
-                    _pass2(i, offsets, nbr_j, rvec, mu_len, bas_mu, bas_t, bas_m, bas_coef, adj,
-                           lane, uvec[lane], inv_r[lane], fr[lane], dfr[lane], mono[lane], xs, acc,
-                           fc, vir)
+                    _pass2(i, offsets, nbr_j, rvec, mu_len, lane, uvec[lane], inv_r[lane], fr[lane],
+                           dfr[lane], mono[lane], xs, acc, fc, vir)
 
 
 @njit(parallel=True, cache=True)

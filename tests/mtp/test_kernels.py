@@ -180,6 +180,9 @@ def test_invariances():
     tables = build_tables(pot)
     cfg = medium_triclinic(n=30, seed=12)
     base = evaluate(pot, cfg, tables=tables)
+    # the same through the tuple form
+    same = evaluate(pot, (cfg.positions, cfg.types, cfg.cell), tables=tables)
+    assert same.energy == base.energy and np.array_equal(same.forces, base.forces)
     # translation
     moved = evaluate(pot, positions=cfg.positions + [3.3, -1.7, 12.9], types=cfg.types, cell=cfg.cell,
                      tables=tables)

@@ -252,13 +252,18 @@ def evaluate(pot, config=None, *, positions=None, types=None, cell=None, tables:
              nl: NeighborList | None = None, where=None) -> EvalResult:
     """Energy, per-atom energies, forces and virial of one configuration.
 
-    config: a Configuration, or give positions (N, 3) Å, types (N,) and cell (3, 3 rows, or None for
-    non-periodic). tables: from build_tables(pot) (built here when omitted). nl: a neighbour list
+    config: a Configuration or a tuple (positions, types[, cell]); or give positions (N, 3) Å,
+    types (N,) and cell (3, 3 rows, or None for non-periodic) as keywords. tables: from build_tables(pot) (built here when omitted). nl: a neighbour list
     with cutoff >= max_dist to re-use (pairs beyond max_dist are ignored). where: file name for errors.
     """
     if tables is None:
         tables = build_tables(pot)
-    if config is not None:
+    if isinstance(config, (tuple, list)):
+        if len(config) not in (2, 3):
+            raise TypeError("evaluate(pot, (positions, types[, cell]))")
+        positions, types = config[0], config[1]
+        cell = config[2] if len(config) == 3 else None
+    elif config is not None:
         positions, types, cell = config.positions, config.types, config.cell
     if positions is None or types is None:
         raise TypeError("evaluate needs a Configuration or positions and types")

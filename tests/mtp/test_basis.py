@@ -9,7 +9,7 @@ from mtpflow.errors import InputError
 from mtpflow.mtp import reference as ref
 from mtpflow.mtp.basis import (compositions, enumerate_graphs, generate_basis, n_seq,
                                radial_funcs_count_for)
-from mtpflow.mtp.init import from_template, init_potential
+from mtpflow.mtp.init import from_template, init_potential, mlip_start
 from mtpflow.mtp.potential import moment_levels
 from tests.conftest import shared_path
 
@@ -215,6 +215,33 @@ def test_init_potential_options_and_errors(tmp_path):
         init_potential(8, ["Li", "Li"], 1.9, 5.0)
     with pytest.raises(InputError):
         init_potential(0, 1, 1.9, 5.0)
+
+
+def test_mlip_start_is_mlips_rule():
+    # MLIP-3 MTPR_trainer::AddSpecies: 1e-3 * (pair + 1) at k = mu, 1e-6 elsewhere
+    pot = mlip_start(init_potential(16, 3, 1.9, 5.0, radial_basis_size=6))
+    assert pot.radial_coeffs.shape == (3, 3, 4, 6) and pot.is_trained and pot.scaling == 1.0
+    for a in range(3):
+        for b in range(3):
+            for mu in range(4):
+                for k in range(6):
+                    want = 1e-3 * (3 * a + b + 1) if k == mu else 1e-6
+                    assert pot.radial_coeffs[a, b, mu, k] == want
+    assert not np.any(pot.species_coeffs) and not np.any(pot.moment_coeffs)
+    # more radial functions than basis functions: k = min(mu, size - 1)
+    few = mlip_start(init_potential(16, 1, 1.9, 5.0, radial_basis_size=2))
+    np.testing.assert_array_equal(few.radial_coeffs[0, 0, :, 1], [1e-6, 1e-3, 1e-3, 1e-3])
+    # --init_random: 5e-7 U(-1, 1), 1e-7 (1 + U(-1, 1)) at k = mu; reproducible from the seed
+    r1 = mlip_start(init_potential(8, 2, 1.9, 5.0), init_random=True, seed=3)
+    r2 = mlip_start(init_potential(8, 2, 1.9, 5.0), init_random=True, seed=3)
+    r3 = mlip_start(init_potential(8, 2, 1.9, 5.0), init_random=True, seed=4)
+    np.testing.assert_array_equal(r1.radial_coeffs, r2.radial_coeffs)
+    assert not np.array_equal(r1.radial_coeffs, r3.radial_coeffs)
+    diag = r1.radial_coeffs[:, :, [0, 1], [0, 1]]
+    off = r1.radial_coeffs.copy()
+    off[:, :, [0, 1], [0, 1]] = 0
+    assert np.all((diag >= 0) & (diag <= 2e-7)) and np.all(np.abs(off) <= 5e-7)
+    assert np.abs(off).max() > 1e-7
 
 
 def test_cli_init_mtp(tmp_path):

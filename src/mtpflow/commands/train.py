@@ -25,8 +25,11 @@ def register(sub) -> None:
         description="Fit an MTP like `mlp train`: loss = sum_k [w_e/N_k^p (E_k-E_k^ref)^2 + "
         "w_f sum_i |F_ik-F_ik^ref|^2 + w_s/N_k^p sum_ab (W_ab,k-W_ab,k^ref)^2] (E eV, F eV/Å, W the "
         "PlusStress virial in eV, p = --weight-scaling). An untrained template is widened to the "
-        "training set's species, given random radial coefficients (--seed), its radial scaling "
-        "chosen and linear coefficients solved exactly; then BFGS over all parameters. "
+        "training set's species and started as MLIP-3 starts it (radial function mu of pair p = "
+        "1e-3 (p+1) T_mu; --init-random for MLIP's seeded random start), min_dist set to 0.99 x "
+        "the smallest distance in the set, the radial scaling chosen and the linear coefficients "
+        "solved exactly; then BFGS over the radial coefficients with the linear ones re-solved "
+        "at every step. "
         "Run under `mpiexec -n R` to split configurations over R ranks (same result).")
     p.add_argument("init", help="initial potential: MLIP template (.almtp/.mtp) or trained potential")
     p.add_argument("train_cfg", help="training set (MLIP .cfg; energies eV, forces eV/Å, PlusStress eV)")
@@ -43,9 +46,14 @@ def register(sub) -> None:
     p.add_argument("--max-iter", type=int, default=1000,
                    help="BFGS iterations (count; 0 writes the initialised potential)")
     p.add_argument("--tolerance", type=float, default=1e-3,
-                   help="stop when the loss decreased by less than this fraction over 100 "
-                   "iterations (dimensionless)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random radial coefficients (integer)")
+                   help="as MLIP-3: at iterations 200, 250, 300, ... stop when the loss decreased "
+                   "by less than this fraction of its value over the last 50 iterations "
+                   "(dimensionless; 0 never stops early)")
+    p.add_argument("--init-random", action="store_true",
+                   help="start the radial coefficients from MLIP's random rule (seeded by --seed) "
+                   "instead of MLIP's default deterministic start (dimensionless flag)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random radial coefficients with --init-random (integer)")
     p.add_argument("--checkpoint", help="checkpoint file (.npz) written atomically")
     p.add_argument("--checkpoint-every", type=int, default=50, help="iterations between checkpoints (count)")
     p.add_argument("--resume", help="continue from this checkpoint (.npz)")
@@ -53,8 +61,8 @@ def register(sub) -> None:
     p.add_argument("--log", help="per-iteration CSV: iteration, loss, rmse_energy_per_atom_eV, "
                    "rmse_force_eV_A, rmse_stress_GPa")
     p.add_argument("--no-mindist-update", action="store_true",
-                   help="keep the template's min_dist (Å) instead of lowering it to the smallest "
-                   "interatomic distance in the training set")
+                   help="keep the template's min_dist (Å) instead of setting it to 0.99 x the "
+                   "smallest interatomic distance in the training set (as MLIP-3 does)")
     p.set_defaults(func=cmd_train)
 
     q = sub.add_parser(
@@ -130,7 +138,8 @@ def cmd_train(args) -> int:
     weights = LossWeights(args.energy_weight, args.force_weight, args.stress_weight,
                           args.weight_scaling, args.weight_scaling_forces)
     opts = TrainOptions(weights=weights, max_iter=args.max_iter, tolerance=args.tolerance,
-                        seed=args.seed, mindist_update=not args.no_mindist_update,
+                        seed=args.seed, init_random=args.init_random,
+                        mindist_update=not args.no_mindist_update,
                         checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
                         resume=args.resume)
     say = (lambda msg: print(msg, flush=True)) if comm.rank == 0 else (lambda msg: None)
@@ -154,16 +163,16 @@ def cmd_train(args) -> int:
     return 0
 
 
-def predict(pot, configs):
-    """Energies (eV), forces [(N, 3) eV/Å] and virials (3x3, eV) of each configuration."""
-    from mtpflow.train.loss import LossWeights, PackedSet, evaluate_local
+def predict(pot, configs, path=None):
+    """Energies (eV), forces [(N, 3) eV/Å] and virials (3x3, eV) of each configuration, by the
+    MTP engine (mtpflow.mtp.evaluate.evaluate_batch)."""
+    from mtpflow.mtp.evaluate import evaluate_batch
 
     if not pot.is_trained:
         raise InputError("the potential has no coefficients (an untrained template): train it first")
-    data = PackedSet(configs, pot.max_dist, LossWeights(0, 0, 0), np.zeros(len(configs), np.int64))
-    _, e, f, w = evaluate_local(pot, data, want_grad=False)
-    forces = [f[data.atom_off[k]:data.atom_off[k + 1]] for k in range(len(configs))]
-    return e, forces, w
+    res = evaluate_batch(pot, configs, where=path)
+    return (np.array([r.energy for r in res]), [r.forces for r in res],
+            np.array([r.virial for r in res]).reshape(-1, 3, 3))
 
 
 def compute_errors(pot, configs, path=None):
@@ -171,13 +180,7 @@ def compute_errors(pot, configs, path=None):
 
     if not configs:
         raise InputError("no configurations: the test file is empty", path)
-    for k, c in enumerate(configs):
-        if c.n_atoms and (c.types.max() >= pot.species_count or c.types.min() < 0):
-            raise InputError(f"configuration {k + 1} has atom type {int(c.types.max())} but the "
-                             f"potential has {pot.species_count} species", path)
-        if not np.all(np.isfinite(c.positions)):
-            raise InputError(f"configuration {k + 1} has NaN or inf positions", path)
-    e, forces, w = predict(pot, configs)
+    e, forces, w = predict(pot, configs, path)
     pairs = collect_pairs(configs, e, forces, w)
     return all_metrics(configs, pairs), pairs, (e, forces, w)
 

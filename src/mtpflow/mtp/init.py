@@ -6,6 +6,8 @@
 
 Random coefficients (reproducible from `seed`): radial_coeffs uniform in [-radial_scale, radial_scale],
 species_coeffs 0, moment_coeffs uniform in [-moment_scale, moment_scale].
+
+    mlip_start(pot)                     the starting coefficients `mlp train` gives an untrained potential
 """
 
 from __future__ import annotations
@@ -46,6 +48,41 @@ def randomize(pot: MTPPotential, seed=None, radial_scale: float = 1.0, moment_sc
     pot.radial_coeffs = rng.uniform(-radial_scale, radial_scale, (s, s, r, b))
     pot.species_coeffs = np.zeros(s)
     pot.moment_coeffs = rng.uniform(-moment_scale, moment_scale, pot.alpha_scalar_moments)
+    return pot
+
+
+MLIP_START_DIAGONAL = 1e-3  # MLIP-3 MTPR_trainer::AddSpecies: 1e-3 * (pair + 1) at k = mu
+MLIP_START_OFF = 1e-6       # ... and 1e-6 on every other radial coefficient
+MLIP_RANDOM_OFF = 5e-7      # --init_random: 5e-7 * U(-1, 1) ...
+MLIP_RANDOM_DIAGONAL = 1e-7  # ... and 1e-7 * (1 + U(-1, 1)) at k = mu
+
+
+def mlip_start(pot: MTPPotential, init_random: bool = False, seed=None) -> MTPPotential:
+    """Set the coefficients of `pot` in place as MLIP-3's `mlp train` starts an untrained potential;
+    returns pot.
+
+    Default (MLIP's AddSpecies): radial function mu of the ordered species pair (a, b) is
+    1e-3 * (pair + 1) times the Chebyshev basis function k = min(mu, basis size - 1), with
+    pair = a * species_count + b, plus 1e-6 on every other radial coefficient: the same smooth
+    shapes for every pair, told apart by their amplitude. init_random (MLIP's --init_random):
+    5e-7 * U(-1, 1) on every radial coefficient and 1e-7 * (1 + U(-1, 1)) at k = mu, drawn from
+    `seed`. species_coeffs and moment_coeffs are 0 (a linear least-squares solve sets them) and
+    scaling is 1."""
+    s, r, b = pot.species_count, pot.radial_funcs_count, pot.radial_basis_size
+    diag = np.minimum(np.arange(r), b - 1)
+    if init_random:
+        rng = np.random.default_rng(seed)
+        rc = MLIP_RANDOM_OFF * rng.uniform(-1.0, 1.0, (s, s, r, b))
+        rc[:, :, np.arange(r), diag] = MLIP_RANDOM_DIAGONAL * (1.0 + rng.uniform(-1.0, 1.0, (s, s, r)))
+    else:
+        rc = np.full((s, s, r, b), MLIP_START_OFF)
+        pair = np.arange(s * s, dtype=np.float64).reshape(s, s) + 1.0
+        rc[:, :, np.arange(r), diag] = MLIP_START_DIAGONAL * pair[:, :, None]
+    pot.radial_coeffs = rc
+    pot.species_coeffs = np.zeros(s)
+    pot.moment_coeffs = np.zeros(pot.alpha_scalar_moments)
+    pot.scaling = 1.0
+    pot.write_scaling = True
     return pot
 
 

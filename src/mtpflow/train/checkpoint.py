@@ -13,7 +13,7 @@ from mtpflow.errors import InputError
 from mtpflow.io.atomic import atomic_open
 from mtpflow.train.optimizer import BFGSState
 
-FORMAT = "mtpflow-train-checkpoint-1"
+FORMAT = "mtpflow-train-checkpoint-2"  # 2: x = preconditioned radial coordinates
 
 
 def save_checkpoint(path, pot, state: BFGSState, log_rows, meta: dict) -> None:
@@ -41,6 +41,10 @@ def load_checkpoint(path):
     try:
         z = np.load(path, allow_pickle=False)
         if str(z["format"]) != FORMAT:
+            if str(z["format"]).startswith("mtpflow-train-checkpoint-"):
+                raise InputError(f"checkpoint format {str(z['format'])!r} is from another mtpflow "
+                                 f"version (this one reads {FORMAT!r}); start the training again",
+                                 path)
             raise InputError(f"not an mtpflow training checkpoint (format {str(z['format'])!r})", path)
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "ckpt.mtp"
@@ -58,6 +62,6 @@ def load_checkpoint(path):
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(f"cannot read the checkpoint ({exc})", path) from exc
     n_rad = pot.species_count ** 2 * pot.radial_funcs_count * pot.radial_basis_size
-    if len(state.x) not in (pot.n_params(), n_rad):
+    if len(state.x) != n_rad:
         raise InputError("the checkpoint is inconsistent (parameter count)", path)
     return pot, state, rows, meta

@@ -11,8 +11,7 @@ composition, are left at zero).
 Scaling: every basic moment is proportional to `scaling`, a product of p basic moments to
 scaling^p, so the normal equations for scaling s' = lam * s follow from those at s by
 A' = D A D with D = diag(1 (species), lam^p_alpha): one pass over the data serves every
-candidate. Like MLIP's Rescale, candidates lam in {1/1.21, 1/1.11, 1, 1.1, 1.2} are compared by
-the spread of the solved |moment_coeffs| (rms over median), walking until the middle is best.
+candidate. The choice is MLIP-3's Rescale (choose_scaling).
 """
 
 from __future__ import annotations
@@ -96,11 +95,38 @@ def solve_normal(A: np.ndarray, b: np.ndarray, rcond: float = 1e-13) -> np.ndarr
     return x / d
 
 
+RESCALE_FACTORS = (1 / 1.2, 1 / 1.1, 1.0, 1.1, 1.2)
+RESCALE_MAX_ROUNDS = 200
+
+
 def _spread(coeffs: np.ndarray) -> float:
+    """MLIP's "condition number" of the linear coefficients: sqrt(sum c^2) / median |c|."""
     a = np.sort(np.abs(coeffs))
     med = a[len(a) // 2]
-    rms = np.sqrt(np.mean(a * a))
-    return float(rms / med) if med > 0 else float("inf")
+    return float(np.sqrt(np.sum(a * a)) / med) if med > 0 else float("inf")
+
+
+def choose_scaling(A: np.ndarray, b: np.ndarray, deg: np.ndarray) -> float:
+    """The factor lam for `scaling` chosen as MLIP-3's Rescale does: try lam x {1/1.2, 1/1.1, 1,
+    1.1, 1.2}, move to the candidate with the smallest spread of the solved linear coefficients
+    (species and moment coefficients), and stop when the middle one is best or the move lands
+    strictly inside the range already visited. deg: scaling power of each unknown."""
+    lam, lo, hi = 1.0, 1.0, 1.0
+    for _ in range(RESCALE_MAX_ROUNDS):
+        cands = [lam * f for f in RESCALE_FACTORS]
+        spreads = []
+        for c in cands:
+            dd = c ** deg
+            spreads.append(_spread(solve_normal(A * np.outer(dd, dd), b * dd)))
+        ind = 2
+        for j in range(len(cands)):
+            if spreads[j] < spreads[ind]:
+                ind = j
+        lam = cands[ind]
+        if ind == 2 or lo < lam < hi:
+            break
+        lo, hi = min(lo, lam), max(hi, lam)
+    return lam
 
 
 def fit_linear(pot, data: PackedSet, comm=None, rescale: bool = True, log=None) -> dict:
@@ -111,18 +137,7 @@ def fit_linear(pot, data: PackedSet, comm=None, rescale: bool = True, log=None) 
     info = {"scaling_before": pot.scaling}
     if rescale:
         deg = np.concatenate([np.zeros(S), moment_degrees(pot)]).astype(float)
-        lam = 1.0
-        factors = (1 / 1.21, 1 / 1.11, 1.0, 1.1, 1.2)
-        for _ in range(200):
-            spreads = []
-            for f in factors:
-                dd = (lam * f) ** deg
-                x = solve_normal(A * np.outer(dd, dd), b * dd)
-                spreads.append(_spread(x[S:]))
-            best = int(np.argmin(spreads))
-            if best == 2 or not np.isfinite(spreads[best]):
-                break
-            lam *= factors[best]
+        lam = choose_scaling(A, b, deg)
         dd = lam ** deg
         A = A * np.outer(dd, dd)
         b = b * dd

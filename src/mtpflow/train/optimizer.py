@@ -13,7 +13,8 @@ import numpy as np
 
 C1 = 1e-4
 C2 = 0.9
-WINDOW = 100  # convergence: relative loss decrease over this many iterations below tolerance
+WINDOW = 50        # convergence (MLIP-3): every WINDOW iterations from FIRST_CHECK on, stop when
+FIRST_CHECK = 200  # the loss decreased by less than tolerance x its current value over WINDOW
 
 
 @dataclass
@@ -148,9 +149,10 @@ def bfgs_iteration(fun, state: BFGSState) -> bool:
 
 
 def converged(state: BFGSState, tolerance: float) -> bool:
-    """Relative loss decrease over the last WINDOW iterations below `tolerance`."""
-    h = state.history
-    if tolerance <= 0 or len(h) <= WINDOW:
+    """MLIP-3's rule: at iterations 200, 250, 300, ... stop when (f(it - 50) - f(it)) / f(it) is
+    below `tolerance` (0 or less: never)."""
+    it = state.iteration
+    if tolerance <= 0 or it < FIRST_CHECK or it % WINDOW or len(state.history) <= WINDOW:
         return False
-    old = h[-1 - WINDOW]
-    return (old - h[-1]) <= tolerance * abs(old)
+    old, f = state.history[-1 - WINDOW], state.history[-1]
+    return (old - f) <= tolerance * abs(f)

@@ -42,7 +42,6 @@ class TrainOptions:
     checkpoint: str | None = None
     checkpoint_every: int = 50
     resume: str | None = None
-    precondition: bool = True  # BFGS on radial coefficients of a data-orthonormal basis
     rescale_at_end: bool = True  # re-choose `scaling` (and re-solve the linear part) at the end
 
 
@@ -155,9 +154,7 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
             summary["scaling"] = info["scaling"]
     pot.metadata["training_set_hash"] = data_hash
     lossf = ProjectedLoss(LossFunction(pot, data, comm), data, comm)
-    T = whitening(pot, data, comm) if opts.precondition else \
-        np.broadcast_to(np.eye(pot.radial_basis_size), (pot.species_count,) * 2 + (pot.radial_basis_size,) * 2)
-    lossf = Preconditioned(lossf, T, pot.radial_coeffs.shape)
+    lossf = Preconditioned(lossf, whitening(pot, data, comm), pot.radial_coeffs.shape)
     progress = Progress(comm, log_path, opts.max_iter, rows)
     if resume_state is None:
         x = lossf.from_coeffs(pot.radial_coeffs.reshape(-1))

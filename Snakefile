@@ -32,6 +32,13 @@ wildcard_constraints:
 include: "workflow/rules/initial.smk"
 include: "workflow/rules/aimd.smk"
 include: "workflow/rules/dataset.smk"
+
+
+if ENGINE == "vasp":
+
+    include: "workflow/rules/vasp.smk"
+
+
 include: "workflow/rules/mtp.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/md.smk"

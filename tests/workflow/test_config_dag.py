@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from .smk import DEFAULT_CONFIG, EXAMPLES, TEST_CONFIG, load_config, planned_jobs, snakemake, write_config
+from .smk import DEFAULT_CONFIG, EXAMPLES, ROOT, TEST_CONFIG, load_config, planned_jobs, snakemake, write_config
 
 
 def test_lint_reports_nothing(tmp_path):
@@ -59,6 +59,7 @@ CROSS_ERRORS = [
     ("md.compositions", ["LiAlCl5"], "md.compositions", "LiAlCl5"),
     ("species", ["Li", "Cl", "Na"], "compositions.LiAlCl4.formula", "Al"),
     ("analysis.species", "Br", "analysis.species", "Br"),
+    ("reference.engine", "vasp", "reference.vasp", "reference.vasp.command"),
 ]
 
 
@@ -91,3 +92,18 @@ def test_sweep_example_plans_one_training_and_every_composition_and_temperature(
     assert jobs["sweep"] == len(cfg["mtp"]["levels"]) and jobs["report"] == 1
     for comp in cfg["md"]["compositions"]:
         assert f"results/analysis/L16/{comp}/T400K/r0" in res.stdout
+
+
+def test_vasp_route_runs_vasp_under_srun_with_its_own_resources(tmp_path):
+    example = next(p for p in EXAMPLES if "vasp" in p.name)
+    cfg = load_config(example)
+    res = snakemake(tmp_path, "-n", "-p", "--profile", str(ROOT / "profiles" / "slurm"), configfile=example)
+    assert res.returncode == 0, res.stdout
+    jobs = planned_jobs(res.stdout)
+    assert jobs.get("vasp_aimd") == 1 and jobs.get("vasp_densify") == 1
+    assert "aimd" not in jobs and "densify" not in jobs
+    command = cfg["reference"]["vasp"]["command"]
+    for rule in ("vasp_aimd", "vasp_densify"):
+        tasks = cfg["resources"][rule]["tasks"]
+        assert f"srun -n {tasks} {command}" in res.stdout, rule
+    assert f"srun -n {cfg['resources']['train']['tasks']} mtpflow train" in res.stdout

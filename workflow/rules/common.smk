@@ -67,6 +67,8 @@ def validate_config(cfg, schema_path, sources="config/config.yaml"):
             for name in cfg[section].get(sub, []):
                 if name not in names:
                     problems.append(f"  {key}: '{name}' is not a name under compositions ({sorted(names)})")
+        if cfg["reference"]["engine"] == "vasp" and "vasp" not in cfg["reference"]:
+            problems.append("  reference.vasp: engine vasp needs reference.vasp.command (e.g. vasp_std)")
         if cfg["analysis"]["species"] not in species:
             problems.append(f"  analysis.species: '{cfg['analysis']['species']}' is not in species {cfg['species']}")
         if cfg["mtp"].get("min_dist_A", 0) >= cfg["mtp"]["max_dist_A"]:
@@ -90,6 +92,7 @@ except ConfigError as exc:
 
 # ---- wildcard values -------------------------------------------------------------------------
 SPECIES = ",".join(config["species"])
+ENGINE = config["reference"]["engine"]
 COMPOSITIONS = config["compositions"]
 TRAIN_COMPOSITIONS = config["initial"].get("compositions", list(COMPOSITIONS))
 AIMD_REPLICAS = list(range(config["initial"]["replicas"]))
@@ -234,3 +237,22 @@ def write_yaml(path, data, log):
         yaml.safe_dump(data, fh, sort_keys=False)
     with open(log, "w") as fh:
         fh.write(f"wrote {path}\n")
+
+
+def vasp_options(kind):
+    """mtpflow vasp-inputs/densify options for the VASP route from reference.vasp (kind: aimd|static)."""
+    vasp = config["reference"].get("vasp", {})
+    incar = dict(vasp.get(f"{kind}_incar", {}))
+    if kind == "aimd":
+        aimd = config["aimd"]
+        incar = {"TEBEG": aimd["temperature_K"], "TEEND": aimd["temperature_K"],
+                 "POTIM": aimd["timestep_fs"], "NSW": aimd["steps"], **incar}
+    parts = [
+        opt("--functional", vasp.get("functional")),
+        opt("--potcar", vasp.get("potcar")),
+        opt("--potcar-spec", vasp.get("potcar_spec", False)),
+        opt("--vdw", vasp.get("vdw")),
+    ]
+    if incar:
+        parts.append("--incar " + " ".join(f"{k}={v}" for k, v in incar.items()))
+    return " ".join(p for p in parts if p)

@@ -35,31 +35,33 @@ rule collect:
         "--out {output.cfg} > {log} 2>&1"
 
 
-rule densify:
-    input:
-        cfg="results/collect/{composition}/r{replica}/melt.cfg",
-    output:
-        cfg="results/densify/{composition}/r{replica}/multi_density.cfg",
-    params:
-        engine=config["reference"]["engine"],
-        volume_factors=",".join(str(v) for v in DENSIFY["volume_factors"]),
-        options=opt("--every", DENSIFY.get("every")),
-        species=SPECIES,
-        version=MTPFLOW_VERSION,
-    log:
-        log_path("densify", RUN),
-    benchmark:
-        bench_path("densify", RUN)
-    threads: res("densify", "threads")
-    resources:
-        mem_mb=res("densify", "mem_mb"),
-        runtime=res("densify", "runtime"),
-    conda:
-        "../envs/reference.yaml"
-    shell:
-        "OMP_NUM_THREADS={threads} mtpflow densify {input.cfg} --engine {params.engine} "
-        "--volume-factors {params.volume_factors} {params.options} --threads {threads} "
-        "--species {params.species} --out {output.cfg} > {log} 2>&1"
+if ENGINE != "vasp":  # the VASP route: workflow/rules/vasp.smk
+
+    rule densify:
+        input:
+            cfg="results/collect/{composition}/r{replica}/melt.cfg",
+        output:
+            cfg="results/densify/{composition}/r{replica}/multi_density.cfg",
+        params:
+            engine=config["reference"]["engine"],
+            volume_factors=",".join(str(v) for v in DENSIFY["volume_factors"]),
+            options=opt("--every", DENSIFY.get("every")),
+            species=SPECIES,
+            version=MTPFLOW_VERSION,
+        log:
+            log_path("densify", RUN),
+        benchmark:
+            bench_path("densify", RUN)
+        threads: res("densify", "threads")
+        resources:
+            mem_mb=res("densify", "mem_mb"),
+            runtime=res("densify", "runtime"),
+        conda:
+            "../envs/reference.yaml"
+        shell:
+            "OMP_NUM_THREADS={threads} mtpflow densify {input.cfg} --engine {params.engine} "
+            "--volume-factors {params.volume_factors} {params.options} --threads {threads} "
+            "--species {params.species} --out {output.cfg} > {log} 2>&1"
 
 
 rule dataset:

@@ -1,8 +1,10 @@
 """MTP training benchmarks (prints tables; not a test).
 
 (a) accuracy: `mtpflow train` level 08 on ../shared/data/guidebook_LiAlCl4/training.cfg, then
-    calc-errors on test.cfg; wall time on 1 and 2 ranks (mpiexec). MLIP-3 reference (PROVENANCE):
-    8.4 meV/atom, 0.327 eV/Å per component after 400 iterations, 990 s on one core.
+    calc-errors' code on test.cfg; wall time on 1 and 2 ranks (mpiexec). The peer row is MLIP-3's
+    own potential trained on the same set (../shared/data/mlip_reference/trained_L08.almtp, 400
+    iterations after its 75-iteration pre-training, 990 s on one core per PROVENANCE), evaluated
+    by the same code: 8.4 meV/atom, 0.327 eV/Å per component.
 (b) speed: one loss + gradient over 100 configurations x 96 atoms at level 16, ms per atom, with
     motep (0.2.0, its C engine) measured in the same run as the peer.
 
@@ -12,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -84,45 +85,65 @@ def _motep_time(pot_path, n_cfg, n_atoms, repeats):
     return t, t / n_atoms * 1e3
 
 
-def bench_accuracy(level_file, iters, ranks, tag):
-    from mtpflow.cli import main  # noqa: F401  (import check)
+MLIP_REF = {"iterations": "400+75", "wall": 990.0}  # PROVENANCE: serial MLIP-3, one core
 
+
+def _errors(pot_path, cfg):
+    from mtpflow.commands.train import compute_errors
+    from mtpflow.io.cfg import read_cfg
+    from mtpflow.io.mtp import read_mtp
+
+    m, *_ = compute_errors(read_mtp(pot_path), read_cfg(cfg))
+    return m
+
+
+def _run_train(template, iters, n, out, log):
     mpiexec = Path(sys.executable).parent / "mpiexec"
-    results = []
+    cmd = [sys.executable, "-m", "mtpflow.cli", "train", str(template), str(GB / "training.cfg"),
+           "--out", str(out), "--max-iter", str(iters), "--species", "Li,Cl,Al", "--log", str(log)]
+    if n > 1:
+        cmd = [str(mpiexec), "-n", str(n)] + cmd
+    t = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if res.returncode:
+        print(res.stdout, res.stderr)
+        raise SystemExit(f"training failed on {n} rank(s)")
+    return wall
+
+
+def bench_accuracy(template, iters, ranks, tag, mlip_pot=None):
+    """Train on training.cfg with `mtpflow train` on each rank count, then errors on test.cfg
+    (and training.cfg) with calc-errors' code; MLIP-3's own trained potential, when given, is
+    evaluated by the same code as the reference row."""
+    from mtpflow.io.mtp import read_mtp
+
+    rows, params = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for n in ranks:
-            out = Path(tmp) / f"{tag}_r{n}.mtp"
-            cmd = [sys.executable, "-m", "mtpflow.cli", "train", str(level_file), str(GB / "training.cfg"),
-                   "--out", str(out), "--max-iter", str(iters), "--species", "Li,Cl,Al",
-                   "--log", str(Path(tmp) / f"{tag}_r{n}.csv")]
-            if n > 1:
-                cmd = [str(mpiexec), "-n", str(n)] + cmd
-            t = time.perf_counter()
-            res = subprocess.run(cmd, capture_output=True, text=True)
-            wall = time.perf_counter() - t
-            if res.returncode:
-                print(res.stdout, res.stderr)
-                raise SystemExit(f"training failed on {n} rank(s)")
-            js = Path(tmp) / f"{tag}_r{n}.json"
-            subprocess.run([sys.executable, "-m", "mtpflow.cli", "calc-errors", str(out),
-                            str(GB / "test.cfg"), "--json", str(js)], check=True, capture_output=True)
-            m = json.loads(js.read_text())
-            results.append((n, wall, m, np.loadtxt(out.with_suffix(".csv") if False else
-                                                   Path(tmp) / f"{tag}_r{n}.csv", delimiter=",",
-                                                   skiprows=1)[-1]))
-            params = __import__("mtpflow.io.mtp", fromlist=["read_mtp"]).read_mtp(out).get_params()
-            results[-1] += (params,)
-    print(f"\n(a) {tag}: training.cfg -> test.cfg, {iters} BFGS iterations")
-    print(f"{'ranks':>5}{'wall s':>9}{'train F':>9}{'test E meV/at':>15}{'test F eV/Å':>13}"
-          f"{'test S GPa':>12}")
-    for n, wall, m, last, _p in results:
-        print(f"{n:>5}{wall:>9.1f}{last[3]:>9.4f}{m['energy_per_atom']['rmse'] * 1e3:>15.2f}"
-              f"{m['forces']['rmse']:>13.4f}{m['stress']['rmse']:>12.3f}")
-    if len(results) > 1:
-        p0 = results[0][4]
-        for n, *_rest, p in results[1:]:
-            print(f"max |params({n} ranks) - params(1 rank)| = {np.abs(p - p0).max():.3e}")
-    print("MLIP-3: 8.4 meV/atom, 0.327 eV/Å, 1.56 GPa after 400 iterations (+75 pre-training), 990 s")
+            out = Path(tmp) / f"r{n}.mtp"
+            log = Path(tmp) / f"r{n}.csv"
+            wall = _run_train(template, iters, n, out, log)
+            done = int(np.loadtxt(log, delimiter=",", skiprows=1, ndmin=2)[-1, 0])
+            rows.append((f"mtpflow, {n} rank(s)", str(done), wall, _errors(out, GB / "test.cfg"),
+                         _errors(out, GB / "training.cfg")))
+            params.append(read_mtp(out).get_params())
+    if mlip_pot is not None and Path(mlip_pot).exists():
+        rows.append(("MLIP-3 (its trained_L08.almtp)", MLIP_REF["iterations"], MLIP_REF["wall"],
+                     _errors(mlip_pot, GB / "test.cfg"), _errors(mlip_pot, GB / "training.cfg")))
+    print(f"\n(a) {tag}: training.cfg (179 configs) -> test.cfg (82 configs), <= {iters} BFGS "
+          "iterations; RMSE per component, stress in GPa (ASE sign)")
+    print(f"{'code':<32}{'iters':>7}{'wall s':>9}{'test E meV/at':>15}{'test F eV/Å':>13}"
+          f"{'test S GPa':>12}{'train F':>9}")
+    for name, it, wall, te, tr in rows:
+        print(f"{name:<32}{it:>7}{wall:>9.1f}{te['energy_per_atom']['rmse'] * 1e3:>15.2f}"
+              f"{te['forces']['rmse']:>13.4f}{te['stress']['rmse']:>12.3f}{tr['forces']['rmse']:>9.4f}")
+    for n, p in zip(ranks[1:], params[1:]):
+        print(f"max |params({n} ranks) - params(1 rank)| = {np.abs(p - params[0]).max():.3e}")
+    if mlip_pot is not None:
+        print("issue target: test E <= 8.5 meV/atom, test F <= 0.33 eV/Å; MLIP-3's wall time is "
+              "the PROVENANCE figure (990 s, one core), not measured here")
+    return rows
 
 
 def main():
@@ -139,7 +160,8 @@ def main():
         bench_speed()
     if not a.skip_train:
         ranks = [int(r) for r in a.ranks.split(",")]
-        bench_accuracy(GB / "untrained_08.almtp", a.iters, ranks, "level 08")
+        bench_accuracy(GB / "untrained_08.almtp", a.iters, ranks, "level 08",
+                       mlip_pot=DATA / "mlip_reference" / "trained_L08.almtp")
         if a.level16:
             bench_accuracy(DATA / "mtp_templates" / "16.almtp", a.iters, [1], "level 16")
 

@@ -131,7 +131,11 @@ def _munge_ok() -> bool:
     return enc.returncode == 0 and _run(["unmunge"], input=enc.stdout).returncode == 0
 
 
-def start_munge() -> None:
+MUNGE_PID = Path("/run/munge/munged.pid")
+
+
+def start_munge(state_dir: Path) -> None:
+    """Start munged unless one works already; remember (state_dir/munged.started) that we did."""
     if _munge_ok():
         return
     key = Path("/etc/munge/munge.key")
@@ -147,6 +151,7 @@ def start_munge() -> None:
         raise SlurmSetupError(f"munged failed to start: {res.stderr.strip()}")
     for _ in range(50):
         if _munge_ok():
+            (state_dir / "munged.started").write_text(MUNGE_PID.read_text() if MUNGE_PID.exists() else "")
             return
         time.sleep(0.1)
     raise SlurmSetupError("munged started but `munge -n | unmunge` does not work")
@@ -188,7 +193,7 @@ def start(state_dir: Path, timeout: float = 60.0, force: bool = False) -> None:
     tmp = CONF_PATH.with_suffix(".tmp")
     tmp.write_text(slurm_conf(state_dir, os.cpu_count() or 1, mem))
     tmp.replace(CONF_PATH)
-    start_munge()
+    start_munge(state_dir)
     for cmd in ([_sbin("slurmctld")], [_sbin("slurmd"), "-N", "localhost"]):
         res = _run(cmd)
         if res.returncode != 0:
@@ -212,6 +217,7 @@ def start(state_dir: Path, timeout: float = 60.0, force: bool = False) -> None:
 
 
 def stop(state_dir: Path, timeout: float = 20.0) -> None:
+    """Stop slurmd and slurmctld by the PIDs in their pid files, and munged if we started it."""
     state_dir = state_dir.resolve()
     for name in DAEMONS:
         pid_file = state_dir / f"{name}.pid"
@@ -225,6 +231,13 @@ def stop(state_dir: Path, timeout: float = 20.0) -> None:
         if _pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
         print(f"local_slurm: stopped {name} (pid {pid})")
+    marker = state_dir / "munged.started"  # munged only when this script started it
+    if marker.exists():
+        pid = _read_pid(marker)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            print(f"local_slurm: stopped munged (pid {pid})")
+        marker.unlink()
 
 
 def main(argv: list[str] | None = None) -> int:

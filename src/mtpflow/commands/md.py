@@ -175,6 +175,55 @@ def run_deck(args) -> int:
     return 0
 
 
+def run_lammps_thermo(args) -> int:
+    from mtpflow.io.atomic import atomic_open
+    from mtpflow.io.md_files import format_thermo_row, lammps_thermo_rows, read_lammps_log, thermo_header
+
+    try:
+        rows = lammps_thermo_rows(read_lammps_log(args.log))
+    except InputError as exc:
+        if exc.path is None:
+            raise InputError(str(exc.args[0]), args.log) from None
+        raise
+    if not len(rows):
+        raise InputError("the LAMMPS log has a thermo header but no rows; did the run start?", args.log)
+    with atomic_open(args.out) as fh:
+        fh.write(thermo_header())
+        for step, time_ps, temp, epot, ekin, _etot, press_gpa, vol in rows:
+            fh.write(format_thermo_row(step, time_ps, temp, epot, ekin, press_gpa, vol))
+    print(f"mtpflow lammps-thermo: {len(rows)} rows (steps {int(rows[0, 0])} .. {int(rows[-1, 0])}) "
+          f"-> {args.out}")
+    return 0
+
+
+def run_lammps_traj(args) -> int:
+    import numpy as np
+
+    from mtpflow.io.ase_bridge import parse_species
+    from mtpflow.io.atomic import atomic_open
+    from mtpflow.io.md_files import format_extxyz_frame, read_lammps_dump
+
+    species = parse_species(args.species)
+    if not args.timestep_fs > 0:
+        raise InputError(f"--timestep-fs {args.timestep_fs}: give the MD time step in fs (> 0)")
+    frames = read_lammps_dump(args.dump)
+    if not frames:
+        raise InputError("the dump holds no frames; did the run start?", args.dump)
+    symbols_of = np.array(species, dtype=object)
+    with atomic_open(args.out) as fh:
+        for f in frames:
+            types = f["types"]
+            if types.min() < 1 or types.max() > len(species):
+                raise InputError(f"atom types {int(types.min())}..{int(types.max())} at step {f['step']} "
+                                 f"but --species names {len(species)} elements ({','.join(species)}); "
+                                 "give one element per LAMMPS type", args.dump)
+            fh.write(format_extxyz_frame(symbols_of[types - 1], f["positions"] - f["origin"], f["cell"],
+                                         f["step"], f["step"] * args.timestep_fs * 1e-3))
+    print(f"mtpflow lammps-traj: {len(frames)} frames (steps {frames[0]['step']} .. {frames[-1]['step']}) "
+          f"-> {args.out}")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "md", help="run MD with an MTP: melt / quench / production protocol, checkpoints, resume",
@@ -212,3 +261,27 @@ def register(subparsers) -> None:
                    help="steps between restart files (count; default: the protocol's checkpoint_every, "
                         "else 10000)")
     q.set_defaults(func=run_deck)
+
+    t = subparsers.add_parser(
+        "lammps-thermo", help="thermo CSV (as mtpflow md writes) from a LAMMPS log of a lammps-deck run",
+        description="Reads the thermo rows of a LAMMPS log (thermo_style custom step time temp pe ke "
+        "etotal press vol, metal units; rows a restarted job wrote twice are dropped) and writes the "
+        "thermo CSV of mtpflow md: step,time_ps,temperature_K,potential_energy_eV,kinetic_energy_eV,"
+        "total_energy_eV,pressure_GPa,volume_A3 (pressure converted from bar).")
+    t.add_argument("log", metavar="LOG", help="LAMMPS log (md.log of a lammps-deck run)")
+    t.add_argument("--out", required=True, help="thermo CSV output")
+    t.set_defaults(func=run_lammps_thermo)
+
+    u = subparsers.add_parser(
+        "lammps-traj", help="extxyz trajectory (as mtpflow md writes) from the dump of a lammps-deck run",
+        description="Reads a LAMMPS dump custom file (id type xu yu zu, or x y z ix iy iz; frames a "
+        "restarted job wrote twice are dropped) and writes an extxyz trajectory with unwrapped "
+        "positions relative to the cell origin (Å), element names from --species and info keys step "
+        "and time_ps = step x --timestep-fs, as mtpflow md writes it.")
+    u.add_argument("dump", metavar="DUMP", help="LAMMPS dump (traj.lammpstrj of a lammps-deck run)")
+    u.add_argument("--species", required=True,
+                   help="element of LAMMPS types 1, 2, ... comma-separated (the MTP types 0, 1, ... of "
+                        "lammps-deck; e.g. Li,Al,Cl)")
+    u.add_argument("--timestep-fs", type=float, required=True, help="MD time step of the run (fs)")
+    u.add_argument("--out", required=True, help="trajectory output (.extxyz)")
+    u.set_defaults(func=run_lammps_traj)

@@ -1,6 +1,9 @@
-# Machine-learning MD per MTP level, composition, production temperature and replica (mtpflow md).
+# Machine-learning MD per MTP level, composition, production temperature and replica: embedded
+# (mtpflow md) or, with md.engine: lammps, a LAMMPS deck run under mpiexec/srun (lammps.smk). Both
+# routes write results/md/<run>/traj.extxyz and thermo.csv, so production and analysis are shared.
 
 MD = config["md"]
+MD_ENGINE = MD.get("engine", "embedded")
 
 
 localrules:
@@ -20,37 +23,44 @@ rule md_protocol:
         write_yaml(output.protocol, params.protocol, log[0])
 
 
-rule md:
-    input:
-        mtp="results/mtp/L{level}/trained.mtp",
-        start=md_start,
-        protocol="results/md/protocols/T{temperature}K.yaml",
-    output:
-        traj=f"results/md/{MD_RUN}/traj.extxyz",
-        thermo=report(
-            f"results/md/{MD_RUN}/thermo.csv",
-            category="MLMD",
-            caption="../report/thermo.rst",
-        ),
-    params:
-        replicate=",".join(str(n) for n in MD["replicate"]),
-        species=SPECIES,
-        version=MTPFLOW_VERSION,
-    log:
-        log_path("md", MD_RUN),
-    benchmark:
-        bench_path("md", MD_RUN)
-    threads: res("md", "threads")
-    resources:
-        mem_mb=res("md", "mem_mb"),
-        runtime=res("md", "runtime"),
-    conda:
-        "../envs/mpi.yaml"
-    shell:
-        "NUMBA_NUM_THREADS={threads} OMP_NUM_THREADS={threads} "
-        "mtpflow md {input.mtp} {input.start} --protocol {input.protocol} "
-        "--replicate {params.replicate} --species {params.species} --seed {wildcards.replica} "
-        "--threads {threads} --traj {output.traj} --thermo {output.thermo} > {log} 2>&1"
+if MD_ENGINE == "lammps":
+
+    include: "lammps.smk"
+
+
+else:
+
+    rule md:
+        input:
+            mtp="results/mtp/L{level}/trained.mtp",
+            start=md_start,
+            protocol="results/md/protocols/T{temperature}K.yaml",
+        output:
+            traj=f"results/md/{MD_RUN}/traj.extxyz",
+            thermo=report(
+                f"results/md/{MD_RUN}/thermo.csv",
+                category="MLMD",
+                caption="../report/thermo.rst",
+            ),
+        params:
+            replicate=",".join(str(n) for n in MD["replicate"]),
+            species=SPECIES,
+            version=MTPFLOW_VERSION,
+        log:
+            log_path("md", MD_RUN),
+        benchmark:
+            bench_path("md", MD_RUN)
+        threads: res("md", "threads")
+        resources:
+            mem_mb=res("md", "mem_mb"),
+            runtime=res("md", "runtime"),
+        conda:
+            "../envs/mpi.yaml"
+        shell:
+            "NUMBA_NUM_THREADS={threads} OMP_NUM_THREADS={threads} "
+            "mtpflow md {input.mtp} {input.start} --protocol {input.protocol} "
+            "--replicate {params.replicate} --species {params.species} --seed {wildcards.replica} "
+            "--threads {threads} --traj {output.traj} --thermo {output.thermo} > {log} 2>&1"
 
 
 rule production:

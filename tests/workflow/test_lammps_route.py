@@ -51,6 +51,8 @@ def test_lammps_route_plans_deck_and_srun(tmp_path):
     block = out[out.index("rule lammps:"):]
     block = block[:block.index("Shell command")]
     assert "runtime=45" in block and "mem_mb=1500" in block and "tasks=3" in block and "mpi=srun" in block
+    res = snakemake(tmp_path, "--lint", configfile=path)
+    assert res.returncode == 0 and "Lints for" not in res.stdout, res.stdout
 
 
 def test_embedded_engine_is_the_default(tmp_path):

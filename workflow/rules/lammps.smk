@@ -9,6 +9,7 @@
 # drop rows and frames written twice). Only a rewritten deck (changed protocol, potential or
 # md.lammps keys) clears the folder's restart files, log and dump, so a new setup starts fresh.
 
+import os
 import shlex
 
 LAMMPS = MD["lammps"]
@@ -31,7 +32,7 @@ rule lammps_deck:
         data=f"{LAMMPS_DIR}/data.lammps",
         potential=f"{LAMMPS_DIR}/potential.mtp",
     params:
-        workdir=LAMMPS_DIR,
+        workdir=lambda wildcards, output: os.path.dirname(output.deck),
         state=LAMMPS_STATE,
         replicate=",".join(str(n) for n in MD["replicate"]),
         species=SPECIES,
@@ -76,7 +77,7 @@ rule lammps:
         log=f"results/md/{MD_RUN}/lammps.log",
         dump=f"results/md/{MD_RUN}/traj.lammpstrj",
     params:
-        workdir=LAMMPS_DIR,
+        workdir=lambda wildcards, input: os.path.dirname(input.deck),
         command=LAMMPS["command"],
         threads_per_rank=res("lammps", "threads"),
         version=MTPFLOW_VERSION,

@@ -23,8 +23,16 @@ def _replicate(text: str | None):
 
 def _add_common(p, verb: str) -> None:
     p.add_argument("potential", metavar="POT", help="trained MTP (.mtp or .almtp, MLIP format)")
-    p.add_argument("start", metavar="START",
-                   help="start structure (.extxyz, .cfg, POSCAR, LAMMPS data, ...; last frame used)")
+    p.add_argument("start", metavar="START", nargs="?",
+                   help="start structure (.extxyz, .cfg, POSCAR, LAMMPS data, ...; last frame used); "
+                        "omit it with --random")
+    p.add_argument("--random", metavar="FORMULA",
+                   help="instead of START: a random configuration of this cell content (e.g. "
+                        "Li16Al16Cl64) at --density-factor x the reference crystal density, seeded by "
+                        "--seed, with build-initial's minimum pair distances")
+    p.add_argument("--density-factor", type=float, default=1.0,
+                   help="with --random: multiple of the reference crystal density (LiAlCl4, "
+                        "1.974 g/cm³; dimensionless; default 1.0)")
     p.add_argument("--species", help="elements of MTP types 0, 1, ... comma-separated (e.g. Li,Cl,Al); "
                                      "default: the potential's species metadata")
     p.add_argument("--replicate", metavar="A,B,C",
@@ -75,6 +83,24 @@ def _protocol(args):
     return proto
 
 
+def _start_atoms(args, species):
+    """The start structure: the last frame of START, or a random one built by --random."""
+    from mtpflow.io.structure import read_frames
+
+    if (args.start is None) == (args.random is None):
+        raise InputError("give a START structure file or --random FORMULA (one of the two)")
+    if args.start is not None:
+        return read_frames(args.start, species, index=-1)[0]
+    from mtpflow.data.crystal import parse_formula, reference_density
+    from mtpflow.data.initial import random_structure
+
+    counts = parse_formula(args.random, "--random")
+    if not args.density_factor > 0:
+        raise InputError(f"--density-factor must be > 0, got {args.density_factor}")
+    d_ref, _desc = reference_density()
+    return random_structure(counts, args.density_factor * d_ref, seed=args.seed or 0, order=species)
+
+
 def _load(args):
     """(potential, species, start atoms) with species and elements checked."""
     from mtpflow.io.ase_bridge import parse_species
@@ -89,7 +115,7 @@ def _load(args):
     if len(species) != pot.species_count:
         raise InputError(f"--species names {len(species)} elements but the potential has "
                          f"species_count = {pot.species_count}", args.potential)
-    atoms = read_frames(args.start, species, index=-1)[0]
+    atoms = _start_atoms(args, species)
     lacking = sorted(set(atoms.get_chemical_symbols()) - set(species))
     if lacking:
         raise InputError(f"the start structure has element(s) {','.join(lacking)} that the potential "

@@ -56,17 +56,21 @@ def to_atoms(config: Configuration, species: Sequence[str]):
     return atoms
 
 
-def from_atoms(atoms, species: Sequence[str], energy_key: str = "free_energy") -> Configuration:
-    """A Configuration from ase.Atoms; types follow `species`. Energy, forces and stress are taken
-    from atoms.calc when present (`energy_key`: free_energy, falling back to energy)."""
+def species_types(symbols: Sequence[str], species: Sequence[str]) -> np.ndarray:
+    """Type index of each symbol in the `species` order; an element outside it is an InputError."""
     species = list(species)
     index = {s: k for k, s in enumerate(species)}
-    symbols = atoms.get_chemical_symbols()
     missing = sorted(set(symbols) - set(index))
     if missing:
         raise InputError(f"element(s) {','.join(missing)} are not in the species list "
                          f"{','.join(species)}; add them to --species (config key 'species')")
-    types = np.array([index[s] for s in symbols], dtype=np.int64)
+    return np.array([index[s] for s in symbols], dtype=np.int64)
+
+
+def from_atoms(atoms, species: Sequence[str], energy_key: str = "free_energy") -> Configuration:
+    """A Configuration from ase.Atoms; types follow `species`. Energy, forces and stress are taken
+    from atoms.calc when present (`energy_key`: free_energy, falling back to energy)."""
+    types = species_types(atoms.get_chemical_symbols(), species)
     pbc = np.asarray(atoms.pbc)
     if pbc.any() and not pbc.all():
         raise InputError("partly periodic structures are not supported (MLIP .cfg is 3D periodic or not)")

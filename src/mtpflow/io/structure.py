@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mtpflow.errors import InputError
+from mtpflow.io.ase_bridge import species_types
 from mtpflow.io.atomic import atomic_path
 
 SINGLE_FRAME = {"vasp", "lammps-data", "cif"}
@@ -145,13 +146,7 @@ def order_by_species(atoms, species: Sequence[str] | None):
     """A copy with atoms grouped in the project's species order (stable within a species)."""
     if not species:
         return atoms.copy()
-    rank = {s: k for k, s in enumerate(species)}
-    symbols = atoms.get_chemical_symbols()
-    missing = sorted(set(symbols) - set(rank))
-    if missing:
-        raise InputError(f"element(s) {','.join(missing)} are not in the species list "
-                         f"{','.join(species)}; add them to --species (config key 'species')")
-    order = np.argsort([rank[s] for s in symbols], kind="stable")
+    order = np.argsort(species_types(atoms.get_chemical_symbols(), species), kind="stable")
     out = atoms[order]
     if atoms.calc is not None and getattr(atoms.calc, "results", None):
         from ase.calculators.singlepoint import SinglePointCalculator

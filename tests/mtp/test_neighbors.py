@@ -107,3 +107,38 @@ def test_sparse_large_box_stays_small():
     pos = np.array([[0.0, 0, 0], [1.0, 0, 0], [500.0, 500.0, 500.0]])
     nl = neighbor_list(pos, np.eye(3) * 1000.0, 2.0)
     assert nl.n_pairs == 2
+
+
+THREAD_CASES = {
+    # periodic triclinic cell larger than twice the cutoff: several bins per direction
+    "triclinic_large": (CELLS["triclinic_large"], 300, 4.7),
+    # cell smaller than twice the cutoff: atoms see several images of themselves and of others
+    "triclinic_small": (CELLS["triclinic_small"], 40, 4.7),
+    "non_periodic": (None, 300, 3.3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(THREAD_CASES))
+def test_identical_for_any_thread_count(name):
+    """The list (pairs, their order and vectors, bit for bit) does not depend on the thread count."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has a single thread here (NUMBA_NUM_THREADS=1)")
+    cell, n, cutoff = THREAD_CASES[name]
+    rng = np.random.default_rng(4)
+    pos = rng.random((n, 3)) * 9.0 if cell is None else rng.random((n, 3)) @ cell
+    pos = pos + rng.normal(size=(n, 3)) * 0.5  # some atoms outside the cell
+    saved = numba.get_num_threads()
+    try:
+        lists = []
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            lists.append(neighbor_list(pos, cell, cutoff))
+    finally:
+        numba.set_num_threads(saved)
+    a, b = lists
+    assert a.n_pairs > n  # a real list, not an empty one
+    assert np.array_equal(a.offsets, b.offsets)
+    assert np.array_equal(a.j, b.j)
+    assert np.array_equal(a.rvec, b.rvec)  # bit-identical vectors, same order

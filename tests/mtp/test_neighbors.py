@@ -142,3 +142,24 @@ def test_identical_for_any_thread_count(name):
     assert np.array_equal(a.offsets, b.offsets)
     assert np.array_equal(a.j, b.j)
     assert np.array_equal(a.rvec, b.rvec)  # bit-identical vectors, same order
+
+
+def test_too_little_buffer_room_rescans_to_the_same_list(monkeypatch):
+    """The parallel scan writes into per-chunk buffers sized from the expected neighbour count; a
+    chunk that finds more (here: no room at all, and a dense cluster) triggers an exact second scan."""
+    import mtpflow.mtp.neighbors as nbm
+
+    rng = np.random.default_rng(5)
+    pos = np.concatenate([rng.random((200, 3)) * 2.5, rng.random((40, 3)) * 60.0])
+    cell = CELLS["triclinic_large"]
+    ref = [neighbor_list(pos, None, 3.0), neighbor_list(pos[:150] @ np.eye(3) * 0.5, cell, 4.7)]
+    monkeypatch.setattr(nbm, "_ROOM", 0.0)
+    calls = []
+    real_scan = nbm._scan
+    monkeypatch.setattr(nbm, "_scan", lambda *a: calls.append(1) or real_scan(*a))
+    new = [neighbor_list(pos, None, 3.0), neighbor_list(pos[:150] @ np.eye(3) * 0.5, cell, 4.7)]
+    assert len(calls) == 4  # every list needed its second scan
+    for a, b in zip(ref, new):
+        assert a.n_pairs > 16 * 4
+        assert np.array_equal(a.offsets, b.offsets) and np.array_equal(a.j, b.j)
+        assert np.array_equal(a.rvec, b.rvec)

@@ -7,6 +7,12 @@ the neighbours of atom i are j[offsets[i]:offsets[i+1]] with vectors rvec[offset
 Cells smaller than twice the cutoff are handled: the search reaches as many images as the cell's
 perpendicular widths require. The order is deterministic (by i, then bin offset, then atom index)
 and does not depend on the numba thread count.
+
+Parallel build in one scan: atoms are split into fixed chunks (from N only); chunks run in parallel
+(prange), each writing its atoms' pairs, in atom order, into its own buffer region sized from the
+expected neighbour count (a chunk that finds more sends the scan round once more with exact sizes);
+offsets are the prefix sum of the per-atom counts and the regions are then compacted in place. The
+returned j/rvec may be views of that buffer (at most twice the pairs).
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ _SAFETY = 1.0 + 1e-9
 # Bin edge as a fraction of the cutoff (measured: 1.0 is fastest at liquid densities; smaller bins
 # scan fewer candidates but loop over many nearly empty bins).
 _BIN_FRACTION = 1.0
+# Parallel scan: fixed chunks of at least _CHUNK_ATOMS atoms, at most _MAX_CHUNKS of them; each chunk
+# gets buffer room for _ROOM times its expected number of pairs (too little: one more scan).
+_CHUNK_ATOMS = 64
+_MAX_CHUNKS = 64
+_ROOM = 1.3
 
 
 @dataclass
@@ -72,62 +83,86 @@ def _bin_atoms(bins_xyz, nbins):
 
 @njit(parallel=True, cache=True)
 def _scan(pw, cell, bins_xyz, nbins, reach, periodic, start, order, ps, cutoff,
-          offsets, out_j, out_r, fill):
-    """Count (fill=False) or write (fill=True) the neighbours of every atom.
+          chunk_lo, buf_start, buf_cap, counts, buf_j, buf_r, need):
+    """One pass over the candidates of every atom, in parallel over fixed chunks of atoms.
 
-    pw: wrapped positions (N, 3); ps: the same sorted by bin (ps[q] = pw[order[q]])."""
-    n = pw.shape[0]
+    Chunk c writes the pairs of atoms chunk_lo[c]..chunk_lo[c+1]-1, in atom order, into its own region
+    buf_start[c] .. buf_start[c] + buf_cap[c] of buf_j/buf_r (as far as they fit) and stores the number
+    it found in need[c] (> buf_cap[c]: the region was too small, the caller runs again with room for
+    need[c]). counts[i]: neighbours of atom i. pw: wrapped positions (N, 3); ps: the same sorted by bin
+    (ps[q] = pw[order[q]])."""
     cut2 = cutoff * cutoff
-    for i in prange(n):
-        cnt = 0
-        pos_out = offsets[i]
-        xi = pw[i, 0]
-        yi = pw[i, 1]
-        zi = pw[i, 2]
-        for d0 in range(-reach[0], reach[0] + 1):
-            u0 = bins_xyz[i, 0] + d0
-            s0 = 0
-            if periodic:
-                s0 = u0 // nbins[0]
-            elif u0 < 0 or u0 >= nbins[0]:
-                continue
-            b0 = u0 - s0 * nbins[0]
-            for d1 in range(-reach[1], reach[1] + 1):
-                u1 = bins_xyz[i, 1] + d1
-                s1 = 0
+    for c in prange(len(chunk_lo) - 1):
+        base = buf_start[c]
+        cap = buf_cap[c]
+        total = 0
+        for i in range(chunk_lo[c], chunk_lo[c + 1]):
+            cnt = 0
+            xi = pw[i, 0]
+            yi = pw[i, 1]
+            zi = pw[i, 2]
+            for d0 in range(-reach[0], reach[0] + 1):
+                u0 = bins_xyz[i, 0] + d0
+                s0 = 0
                 if periodic:
-                    s1 = u1 // nbins[1]
-                elif u1 < 0 or u1 >= nbins[1]:
+                    s0 = u0 // nbins[0]
+                elif u0 < 0 or u0 >= nbins[0]:
                     continue
-                b1 = u1 - s1 * nbins[1]
-                for d2 in range(-reach[2], reach[2] + 1):
-                    u2 = bins_xyz[i, 2] + d2
-                    s2 = 0
+                b0 = u0 - s0 * nbins[0]
+                for d1 in range(-reach[1], reach[1] + 1):
+                    u1 = bins_xyz[i, 1] + d1
+                    s1 = 0
                     if periodic:
-                        s2 = u2 // nbins[2]
-                    elif u2 < 0 or u2 >= nbins[2]:
+                        s1 = u1 // nbins[1]
+                    elif u1 < 0 or u1 >= nbins[1]:
                         continue
-                    b2 = u2 - s2 * nbins[2]
-                    # image shift of this bin, minus atom i's position
-                    ox = s0 * cell[0, 0] + s1 * cell[1, 0] + s2 * cell[2, 0] - xi
-                    oy = s0 * cell[0, 1] + s1 * cell[1, 1] + s2 * cell[2, 1] - yi
-                    oz = s0 * cell[0, 2] + s1 * cell[1, 2] + s2 * cell[2, 2] - zi
-                    f = (b0 * nbins[1] + b1) * nbins[2] + b2
-                    for q in range(start[f], start[f + 1]):
-                        rx = ps[q, 0] + ox
-                        ry = ps[q, 1] + oy
-                        rz = ps[q, 2] + oz
-                        d2r = rx * rx + ry * ry + rz * rz
-                        if d2r < cut2 and d2r > 0.0:
-                            if np.sqrt(d2r) < cutoff:
-                                if fill:
-                                    out_j[pos_out + cnt] = order[q]
-                                    out_r[pos_out + cnt, 0] = rx
-                                    out_r[pos_out + cnt, 1] = ry
-                                    out_r[pos_out + cnt, 2] = rz
-                                cnt += 1
-        if not fill:
-            offsets[i + 1] = cnt
+                    b1 = u1 - s1 * nbins[1]
+                    for d2 in range(-reach[2], reach[2] + 1):
+                        u2 = bins_xyz[i, 2] + d2
+                        s2 = 0
+                        if periodic:
+                            s2 = u2 // nbins[2]
+                        elif u2 < 0 or u2 >= nbins[2]:
+                            continue
+                        b2 = u2 - s2 * nbins[2]
+                        # image shift of this bin, minus atom i's position
+                        ox = s0 * cell[0, 0] + s1 * cell[1, 0] + s2 * cell[2, 0] - xi
+                        oy = s0 * cell[0, 1] + s1 * cell[1, 1] + s2 * cell[2, 1] - yi
+                        oz = s0 * cell[0, 2] + s1 * cell[1, 2] + s2 * cell[2, 2] - zi
+                        f = (b0 * nbins[1] + b1) * nbins[2] + b2
+                        for q in range(start[f], start[f + 1]):
+                            rx = ps[q, 0] + ox
+                            ry = ps[q, 1] + oy
+                            rz = ps[q, 2] + oz
+                            d2r = rx * rx + ry * ry + rz * rz
+                            if d2r < cut2 and d2r > 0.0:
+                                if np.sqrt(d2r) < cutoff:
+                                    if total < cap:
+                                        w = base + total
+                                        buf_j[w] = order[q]
+                                        buf_r[w, 0] = rx
+                                        buf_r[w, 1] = ry
+                                        buf_r[w, 2] = rz
+                                    total += 1
+                                    cnt += 1
+            counts[i] = cnt
+        need[c] = total
+
+
+@njit(cache=True)
+def _compact(chunk_lo, buf_start, offsets, buf_j, buf_r):
+    """Move every chunk's pairs left, in place, to their CSR place (buf_start[c] >= offsets[chunk_lo[c]];
+    chunks in increasing order, so no pair is overwritten before it moves)."""
+    for c in range(len(chunk_lo) - 1):
+        src = buf_start[c]
+        dst = offsets[chunk_lo[c]]
+        if src == dst:
+            continue
+        for k in range(offsets[chunk_lo[c + 1]] - dst):
+            buf_j[dst + k] = buf_j[src + k]
+            buf_r[dst + k, 0] = buf_r[src + k, 0]
+            buf_r[dst + k, 1] = buf_r[src + k, 1]
+            buf_r[dst + k, 2] = buf_r[src + k, 2]
 
 
 def _validate(positions, cell, cutoff):
@@ -204,14 +239,32 @@ def neighbor_list(positions, cell, cutoff: float) -> NeighborList:
     start, order = _bin_atoms(bins, nbins)
     pw = np.ascontiguousarray(pw)
     ps = np.ascontiguousarray(pw[order])
-    dummy_j = np.zeros(0, np.int64)
-    dummy_r = np.zeros((0, 3), np.float64)
-    _scan(pw, cell_arr, bins, nbins, reach, periodic, start, order, ps, cutoff,
-          offsets, dummy_j, dummy_r, False)
-    np.cumsum(offsets, out=offsets)
+    # fixed chunks (from N only, never from the thread count); every atom's pairs keep their order
+    n_chunks = max(1, min(_MAX_CHUNKS, n // _CHUNK_ATOMS))
+    chunk_lo = (np.arange(n_chunks + 1, dtype=np.int64) * n) // n_chunks
+    # room per chunk from the expected neighbour count (density x sphere volume, images included);
+    # a chunk that finds more asks for exactly what it needs and the scan runs once more
+    if cell is not None:
+        volume = abs(float(np.linalg.det(cell)))
+    else:
+        volume = float(np.prod(np.maximum(extent, rc)))
+    expected = n / volume * (4.0 / 3.0) * np.pi * rc ** 3
+    buf_cap = (np.diff(chunk_lo) * (_ROOM * expected) + 16).astype(np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    need = np.zeros(n_chunks, dtype=np.int64)
+    for _attempt in range(2):
+        buf_start = np.zeros(n_chunks, dtype=np.int64)
+        np.cumsum(buf_cap[:-1], out=buf_start[1:])
+        buf_j = np.empty(int(buf_cap.sum()), dtype=np.int64)
+        buf_r = np.empty((len(buf_j), 3), dtype=np.float64)
+        _scan(pw, cell_arr, bins, nbins, reach, periodic, start, order, ps, cutoff,
+              chunk_lo, buf_start, buf_cap, counts, buf_j, buf_r, need)
+        if np.all(need <= buf_cap):
+            break
+        buf_cap = need.copy()  # exact sizes: the second pass always fits
+    np.cumsum(counts, out=offsets[1:])
     n_pairs = int(offsets[-1])
-    out_j = np.empty(n_pairs, dtype=np.int64)
-    out_r = np.empty((n_pairs, 3), dtype=np.float64)
-    _scan(pw, cell_arr, bins, nbins, reach, periodic, start, order, ps, cutoff,
-          offsets, out_j, out_r, True)
-    return NeighborList(offsets, out_j, out_r)
+    _compact(chunk_lo, buf_start, offsets, buf_j, buf_r)
+    if len(buf_j) > 2 * n_pairs + 1024:  # much spare room (e.g. a sparse box): do not keep it
+        return NeighborList(offsets, buf_j[:n_pairs].copy(), buf_r[:n_pairs].copy())
+    return NeighborList(offsets, buf_j[:n_pairs], buf_r[:n_pairs])

@@ -12,7 +12,7 @@ Parallel build in one scan: atoms are split into fixed chunks (from N only); chu
 (prange), each writing its atoms' pairs, in atom order, into its own buffer region sized from the
 expected neighbour count (a chunk that finds more sends the scan round once more with exact sizes);
 offsets are the prefix sum of the per-atom counts and the regions are then compacted in place. The
-returned j/rvec may be views of that buffer (at most twice the pairs).
+returned j/rvec may be views of that buffer (kept only while it holds at most 2 × pairs + 1024).
 """
 
 from __future__ import annotations

@@ -159,11 +159,11 @@ def main(argv=None) -> int:
 
     print()
     print("µs per atom per evaluation (E+F+S), best wall time; mtpflow includes the neighbour list;")
-    print("kernel = evaluation with a prebuilt neighbour list, NL = neighbour list alone; cpu = process")
-    print("CPU time per atom of the best run (with 2 threads: both threads' time; cpu 2T ≈ cpu 1T means")
-    print("little parallel overhead — the wall-time speedup then needs two free cores)")
+    print("kernel = evaluation with a prebuilt neighbour list, NL = neighbour list alone (1 and 2 threads);")
+    print("cpu = process CPU time per atom of the best run (with 2 threads: both threads' time; cpu 2T ≈")
+    print("cpu 1T means little parallel overhead — the wall-time speedup then needs two free cores)")
     hdr = (f"{'potential':<22} {'nbrs':>5} | {'mtpflow 1T':>10} {'2T':>8} {'speedup':>7} | "
-           f"{'kernel 1T':>9} {'NL 1T':>7} {'cpu 1T':>7} {'cpu 2T':>7} | {'motep C':>8} {'motep nb':>9} | {'C/mtpflow':>9}")
+           f"{'kernel 1T':>9} {'NL 1T':>7} {'NL 2T':>7} {'cpu 1T':>7} {'cpu 2T':>7} | {'motep C':>8} {'motep nb':>9} | {'C/mtpflow':>9}")
     print(hdr)
     print("-" * len(hdr))
     notes = []
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
         ratio = (f"{peers['cext'][0][0] / t1[0]:9.2f}" if isinstance(peers["cext"], tuple) and t1
                  else "      n/a")
         print(f"{name:<22} {nn:5.1f} | {us(t1):>10} {us(t2):>8} {speed} | {us(times.get((1, 'kernel'))):>9} "
-              f"{us(times.get((1, 'nl'))):>7} {cpu1} {cpu2} | {cells[0]:>8} {cells[1]:>9} | {ratio}")
+              f"{us(times.get((1, 'nl'))):>7} {us(times.get((2, 'nl'))):>7} {cpu1} {cpu2} | {cells[0]:>8} {cells[1]:>9} | {ratio}")
     for note in notes:
         print("note:", note)
     nl_bytes = 8 * 4  # j (int64) + rvec (3 float64) per pair

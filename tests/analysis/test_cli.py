@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_dump, write_extxyz
+from .conftest import write_dump, write_extxyz
 
 from mtpflow.analysis.synthetic import lattice_hopping, wrap
 from mtpflow.cli import main

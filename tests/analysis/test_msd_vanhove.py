@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import erf
-from conftest import TRICLINIC, write_extxyz
+from .conftest import TRICLINIC, write_extxyz
 
 from mtpflow.analysis.msd import MSD, msd_fft, nernst_einstein_S_per_cm
 from mtpflow.analysis.synthetic import brownian

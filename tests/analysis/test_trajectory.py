@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import ORTHO, TRICLINIC, write_dump, write_extxyz
+from .conftest import ORTHO, TRICLINIC, write_dump, write_extxyz
 
 from mtpflow.errors import InputError
 from mtpflow.io.trajectory import TrajectoryWarning, read_species_trajectory

@@ -117,11 +117,7 @@ def _seed_upstream(wd: Path) -> None:
     from mtpflow.io.mtp import write_mtp
     from mtpflow.mtp.init import init_potential
 
-    sys.path.insert(0, str(ROOT / "tests" / "md"))
-    try:
-        from conftest import small_lialcl4
-    finally:
-        sys.path.pop(0)
+    from tests.md.conftest import small_lialcl4
     (wd / "results/mtp/L08").mkdir(parents=True)
     write_mtp(wd / "results/mtp/L08/trained.mtp",
               init_potential(6, ["Li", "Al", "Cl"], 1.6, 5.0, random_coeffs=True, seed=1))

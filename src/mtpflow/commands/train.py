@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -229,8 +230,12 @@ def cmd_calc_errors(args) -> int:
                     sr = float(np.sqrt(np.mean(d * d)))
                 fh.write(f"{k + 1},{n},{er:.12g},{e[k] / n:.12g},{fr:.8g},{sr:.8g}\n")
     if args.plots:
+        from mtpflow.io.atomic import atomic_open
         from mtpflow.report.parity import parity_plots
 
-        for p in parity_plots(args.plots, pairs, metrics):
-            print(f"wrote {p}", file=sys.stderr)
+        for name, png in parity_plots(pairs, metrics).items():
+            path = Path(args.plots) / name
+            with atomic_open(path, "wb") as fh:
+                fh.write(png)
+            print(f"wrote {path}", file=sys.stderr)
     return 0

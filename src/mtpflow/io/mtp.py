@@ -52,6 +52,11 @@ def read_mtp(path) -> MTPPotential:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read the potential file ({exc.strerror})", path) from exc
+    return parse_mtp(raw, path)
+
+
+def parse_mtp(raw: bytes, path=None) -> MTPPotential:
+    """Parse the bytes of an MLIP potential; `path` names the source in error messages."""
     lines = raw.split(b"\n")
     fields: dict[str, tuple[str, int]] = {}
     radial: dict[tuple[int, int], list[np.ndarray]] = {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 LABELS = {
@@ -13,16 +11,11 @@ LABELS = {
 }
 
 
-def parity_plot(path, pred, ref, quantity: str, unit: str, metrics: dict) -> None:
-    """Write one parity PNG (atomically)."""
-    import matplotlib
+def parity_plot(pred, ref, quantity: str, unit: str, metrics: dict) -> bytes:
+    """One parity plot (predicted vs reference) as PNG bytes, the metrics in the legend."""
+    from mtpflow.report.plots import new_figure, to_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from mtpflow.io.atomic import atomic_path
-
-    fig, ax = plt.subplots(figsize=(4.8, 4.6), dpi=130)
+    fig, (ax,) = new_figure(size=(4.8, 4.6))
     ref = np.asarray(ref)
     pred = np.asarray(pred)
     label = (f"MAE {metrics['mae']:.4g} {unit}\nRMSE {metrics['rmse']:.4g} {unit}\n"
@@ -39,23 +32,17 @@ def parity_plot(path, pred, ref, quantity: str, unit: str, metrics: dict) -> Non
     ax.set_xlabel(f"reference {quantity} ({unit})")
     ax.set_ylabel(f"MTP {quantity} ({unit})")
     ax.set_aspect("equal")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    return to_png(fig)
 
 
-def parity_plots(directory, pairs: dict, metrics: dict) -> list[Path]:
-    """energy_parity.png, forces_parity.png, stress_parity.png in `directory` (those with data)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
+def parity_plots(pairs: dict, metrics: dict) -> dict[str, bytes]:
+    """{'energy_parity.png': png, 'forces_parity.png': ..., 'stress_parity.png': ...} for the
+    quantities with data."""
+    names = {"energy_per_atom": "energy", "forces": "forces", "stress": "stress"}
+    plots = {}
     for key, (pred, ref) in pairs.items():
         if len(ref) == 0:
             continue
         quantity, unit = LABELS[key]
-        name = {"energy_per_atom": "energy", "forces": "forces", "stress": "stress"}[key]
-        path = directory / f"{name}_parity.png"
-        parity_plot(path, pred, ref, quantity, unit, metrics[key])
-        written.append(path)
-    return written
+        plots[f"{names[key]}_parity.png"] = parity_plot(pred, ref, quantity, unit, metrics[key])
+    return plots

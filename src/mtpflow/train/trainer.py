@@ -20,7 +20,7 @@ import numpy as np
 
 from mtpflow.errors import InputError
 from mtpflow.train import parallel
-from mtpflow.train.checkpoint import load_checkpoint, save_checkpoint
+from mtpflow.io.train_files import load_checkpoint, save_checkpoint, write_train_log
 from mtpflow.train.linear import ProjectedLoss, fit_linear
 from mtpflow.train.loss import (LossFunction, LossWeights, PackedSet, check_training_configs,
                                 training_set_hash)
@@ -101,12 +101,7 @@ class Progress:
         if not self.rank0:
             return
         if self.log_path:
-            from mtpflow.io.atomic import atomic_open
-
-            with atomic_open(self.log_path, "w") as fh:
-                fh.write(",".join(LOG_COLUMNS) + "\n")
-                for r in self.rows:
-                    fh.write(f"{int(r[0])},{r[1]:.17g},{r[2]:.17g},{r[3]:.17g},{r[4]:.17g}\n")
+            write_train_log(self.log_path, LOG_COLUMNS, self.rows)
         if self.tty:
             el = time.perf_counter() - self.t0
             sys.stderr.write(f"\r  iter {it:5d}/{self.total}  loss {loss:.6e}  "

@@ -1,10 +1,10 @@
-"""Training checkpoints: the potential (MLIP text), the full BFGS state and the log rows, in one
-.npz written atomically (temp file + rename), so a kill never leaves a damaged checkpoint."""
+"""Training files: checkpoints (the potential as MLIP text, the full BFGS state and the log rows, in
+one .npz written atomically, so a kill never leaves a damaged checkpoint) and the per-iteration log
+CSV."""
 
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ def save_checkpoint(path, pot, state: BFGSState, log_rows, meta: dict) -> None:
 
 def load_checkpoint(path):
     """Returns (potential, BFGSState, log_rows, meta)."""
-    from mtpflow.io.mtp import read_mtp
+    from mtpflow.io.mtp import parse_mtp
 
     path = Path(path)
     try:
@@ -46,10 +46,7 @@ def load_checkpoint(path):
                                  f"version (this one reads {FORMAT!r}); start the training again",
                                  path)
             raise InputError(f"not an mtpflow training checkpoint (format {str(z['format'])!r})", path)
-        with tempfile.TemporaryDirectory() as tmp:
-            p = Path(tmp) / "ckpt.mtp"
-            p.write_text(str(z["potential"]), encoding="utf-8")
-            pot = read_mtp(p)
+        pot = parse_mtp(str(z["potential"]).encode("utf-8"), f"{path} (potential)")
         H = z["H"]
         state = BFGSState(x=z["x"].copy(), f=float(z["f"]), g=z["g"].copy(),
                           H=H.copy() if H.size else None, iteration=int(z["iteration"]),
@@ -65,3 +62,11 @@ def load_checkpoint(path):
     if len(state.x) != n_rad:
         raise InputError("the checkpoint is inconsistent (parameter count)", path)
     return pot, state, rows, meta
+
+
+def write_train_log(path, columns, rows) -> None:
+    """The whole per-iteration log CSV, rewritten atomically (a reader never sees a partial row)."""
+    with atomic_open(path, "w") as fh:
+        fh.write(",".join(columns) + "\n")
+        for r in rows:
+            fh.write(f"{int(r[0])},{r[1]:.17g},{r[2]:.17g},{r[3]:.17g},{r[4]:.17g}\n")

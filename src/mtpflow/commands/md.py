@@ -171,12 +171,11 @@ def run_md(args) -> int:
 
 
 def run_deck(args) -> int:
-    import shutil
-
     from ase.data import atomic_masses, atomic_numbers
 
-    from mtpflow.io.atomic import atomic_open, atomic_path
+    from mtpflow.io.atomic import atomic_open
     from mtpflow.io.md_files import write_lammps_data
+    from mtpflow.io.mtp import write_mtp
     from mtpflow.md.deck import DeckFiles, make_deck
 
     pot, species, atoms = _load(args)
@@ -192,8 +191,9 @@ def run_deck(args) -> int:
     deck = make_deck(proto, species, masses, files, args.pair_style, args.pair_style_override,
                      args.restart_every, title=f"{len(atoms)} atoms, {','.join(species)}")
     write_lammps_data(out / files.data, atoms, species, masses)
-    with atomic_path(out / files.potential) as tmp:
-        shutil.copyfile(args.potential, tmp)
+    pot.species = species  # the deck's copy names its elements; MLIP-3's active set is kept as it is
+    write_mtp(out / files.potential, pot,
+              warn=lambda msg: print(f"mtpflow lammps-deck: warning: {msg}", file=sys.stderr, flush=True))
     with atomic_open(out / "in.lammps") as fh:
         fh.write(deck)
     print(f"mtpflow lammps-deck: wrote {out / 'in.lammps'}, {out / files.data}, {out / files.potential} "
@@ -273,7 +273,8 @@ def register(subparsers) -> None:
         "lammps-deck", help="write a restartable LAMMPS deck, data file and potential for a protocol",
         description="Writes OUTDIR/in.lammps (units metal, read_data with masses, fix nvt/npt with "
         "temperature ramps, alternating restart files; a rerun continues from the newer one), "
-        "OUTDIR/data.lammps (types 1..S = MTP types 0..S-1) and the potential copied unchanged. "
+        "OUTDIR/data.lammps (types 1..S = MTP types 0..S-1) and the potential (same coefficients, "
+        "rewritten with its element order in potential_name; MLIP-3's active-learning block kept). "
         "Outputs when run: md.log (thermo), traj.lammpstrj (id type xu yu zu).")
     _add_common(q, "lammps-deck")
     q.add_argument("--outdir", required=True, help="folder for in.lammps, data.lammps and the potential")

@@ -35,8 +35,8 @@ def register(sub) -> None:
     p.add_argument("init", help="initial potential: MLIP template (.almtp/.mtp) or trained potential")
     p.add_argument("train_cfg", help="training set (MLIP .cfg; energies eV, forces eV/Å, PlusStress eV)")
     p.add_argument("--out", required=True, help="trained potential to write (.mtp/.almtp, MLIP format)")
-    p.add_argument("--species", help="element of each type in type order, e.g. Li,Cl,Al (stored as "
-                   "metadata; sets the species count)")
+    p.add_argument("--species", help="element of each type in type order, e.g. Li,Cl,Al (stored in "
+                   "the potential_name token; sets the species count)")
     p.add_argument("--energy-weight", type=float, default=1.0, help="w_e (1/eV²; default 1)")
     p.add_argument("--force-weight", type=float, default=0.01, help="w_f (Å²/eV²; default 0.01)")
     p.add_argument("--stress-weight", type=float, default=0.001, help="w_s (1/eV²; default 0.001)")
@@ -151,7 +151,8 @@ def cmd_train(args) -> int:
     if species is not None:
         trained.species = species
     if comm.rank == 0:
-        write_mtp(args.out, trained)
+        write_mtp(args.out, trained,
+                  warn=lambda msg: print(f"mtpflow train: warning: {msg}", file=sys.stderr, flush=True))
         fin = summary.get("final")
         if fin:
             say(f"iterations {summary['iterations']} ({summary['stop_reason']}), loss {fin[1]:.6g}; "

@@ -19,6 +19,8 @@ Format (one block per configuration)::
     END_CFG
 
 Written numbers use 17 significant digits, so reading what was written gives the same doubles.
+`fixed_point=True` writes them without exponents instead (the shortest digits that give the same
+double back), for readers that take no exponent notation, such as motep 0.2.0's .cfg reader.
 """
 
 from __future__ import annotations
@@ -201,12 +203,17 @@ def _is_float(tok: str) -> bool:
     return True
 
 
-def _fmt(x: float) -> str:
+def _fmt_exp(x: float) -> str:
     return f"{x:.16e}"
 
 
-def format_cfg(config: Configuration) -> str:
-    """One configuration as MLIP .cfg text."""
+def _fmt_fixed(x: float) -> str:
+    return np.format_float_positional(float(x), unique=True, trim="0")
+
+
+def format_cfg(config: Configuration, fixed_point: bool = False) -> str:
+    """One configuration as MLIP .cfg text (numbers without exponents if fixed_point)."""
+    _fmt = _fmt_fixed if fixed_point else _fmt_exp
     out = ["BEGIN_CFG", " Size", f"    {config.n_atoms}"]
     if config.cell is not None:
         out.append(" Supercell")
@@ -235,11 +242,11 @@ def format_cfg(config: Configuration) -> str:
     return "\n".join(out) + "\n\n"
 
 
-def write_cfg(path, configs: Iterable[Configuration]) -> int:
-    """Write configurations atomically; returns how many were written."""
+def write_cfg(path, configs: Iterable[Configuration], fixed_point: bool = False) -> int:
+    """Write configurations atomically (see format_cfg); returns how many were written."""
     n = 0
     with atomic_open(path, "w", encoding="utf-8") as fh:
         for config in configs:
-            fh.write(format_cfg(config))
+            fh.write(format_cfg(config, fixed_point))
             n += 1
     return n

@@ -123,25 +123,45 @@ def _relabelled_with_block(d: Path) -> Written:
     return Written(out, ["Li", "Cl", "Al"], FAKE_SELECTION, trained=True, motep_readable=False)
 
 
-def _lammps_deck_potential(d: Path) -> Written:
-    """The potential lammps-deck writes beside its deck, from a file in the old format."""
+def _deck_inputs(d: Path) -> tuple[Path, Path]:
+    """(start structure, protocol) for lammps-deck."""
     from ase import Atoms
 
-    old = _old_format_converted(d)
-    src = d / "deck_source.mtp"
-    src.write_bytes(old_format_bytes(read_mtp(old.path)))
     rng = np.random.default_rng(5)
     grid = np.array([(i, j, k) for i in range(3) for j in range(3) for k in range(3)], float)[:24]
     atoms = Atoms(["Li"] * 4 + ["Al"] * 4 + ["Cl"] * 16, positions=grid * 2.6 + rng.normal(0, 0.05, (24, 3)),
                   cell=[7.8] * 3, pbc=True)
-    start = d / "deck_start.extxyz"
+    start, proto = d / "deck_start.extxyz", d / "deck_protocol.yaml"
     atoms.write(start)
-    proto = d / "deck_protocol.yaml"
     proto.write_text("timestep_fs: 1.0\nthermo_every: 10\ntraj_every: 10\ncheckpoint_every: 50\nseed: 1\n"
                      "stages:\n  - {type: melt, temperature_K: 600, steps: 20}\n")
-    outdir = d / "deck"
-    _run("lammps-deck", src, start, "--protocol", proto, "--outdir", outdir)
-    return Written(outdir / "potential.mtp", ["Li", "Cl", "Al"], None, trained=True)
+    return start, proto
+
+
+def _lammps_deck_potential(d: Path) -> Written:
+    """The potential lammps-deck writes beside its deck, from a file in the old format."""
+    src = d / "deck_source.mtp"
+    src.write_bytes(old_format_bytes(read_mtp(_old_format_converted(d).path)))
+    start, proto = _deck_inputs(d)
+    _run("lammps-deck", src, start, "--protocol", proto, "--outdir", d / "deck")
+    return Written(d / "deck" / "potential.mtp", ["Li", "Cl", "Al"], None, trained=True)
+
+
+def _deck_with_block(d: Path) -> Written:
+    """lammps-deck of a potential with an MLIP-3 block: same model, so the block is kept."""
+    start, proto = _deck_inputs(d)
+    _run("lammps-deck", _relabelled_with_block(d).path, start, "--protocol", proto, "--outdir", d / "deck")
+    return Written(d / "deck" / "potential.almtp", ["Li", "Cl", "Al"], FAKE_SELECTION, trained=True,
+                   motep_readable=False)
+
+
+def _template_from_block_file(d: Path) -> Written:
+    """init-mtp --from-template of a trained potential with an MLIP-3 block: coefficients gone."""
+    src = _relabelled_with_block(d).path
+    out = d / "template_from_block.mtp"
+    _run("init-mtp", "--from-template", src, "--species", "Li,Cl,Al", "--min-dist", 1.9, "--max-dist", 5.0,
+         "--out", out)
+    return Written(out, ["Li", "Cl", "Al"], None, trained=False)
 
 
 def _library_odd_metadata(d: Path) -> Written:
@@ -187,12 +207,15 @@ KINDS: dict[str, Callable[[Path], Written]] = {
     "convert old #mtpflow format": _old_format_converted,
     "convert relabel, MLIP-3 block kept": _relabelled_with_block,
     "lammps-deck potential": _lammps_deck_potential,
+    "lammps-deck potential, MLIP-3 block kept": _deck_with_block,
+    "init-mtp from-template of a file with an MLIP-3 block": _template_from_block_file,
     "write_mtp odd metadata": _library_odd_metadata,
     "MLIP random_L16 relabelled": _mlip_random_l16,
     "MLIP trained_L08 relabelled": _mlip_trained_l08,
     "MLIP trained_L08 --drop-selection": _mlip_trained_l08_dropped,
 }
-UNTRAINED = {"init-mtp L06", "init-mtp L10", "init-mtp L16"}  # templates: nothing to evaluate
+UNTRAINED = {"init-mtp L06", "init-mtp L10", "init-mtp L16",
+             "init-mtp from-template of a file with an MLIP-3 block"}  # templates: nothing to evaluate
 TRAINED = [k for k in KINDS if k not in UNTRAINED]
 
 

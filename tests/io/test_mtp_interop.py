@@ -203,6 +203,13 @@ def test_cli_train_says_the_block_was_dropped(tmp_path, capsys):
     assert b"#" not in w.path.read_bytes()
 
 
+def test_cli_init_mtp_from_template_says_the_block_was_dropped(tmp_path, capsys):
+    w = build("init-mtp from-template of a file with an MLIP-3 block", tmp_path)
+    err = capsys.readouterr().err
+    assert "mtpflow init-mtp: warning: MLIP-3's active-learning state" in err and "mlip_like.almtp" in err
+    assert b"#" not in w.path.read_bytes()
+
+
 def test_cli_convert_keeps_or_drops_the_block(tmp_path, capsys):
     src = _with_block(tmp_path)
     assert main(["convert", str(src), str(tmp_path / "kept.almtp")]) == 0

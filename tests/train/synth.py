@@ -51,7 +51,7 @@ def random_configs(n: int, species: int = 3, seed: int = 0, atoms=(6, 10), with_
 
 def label_with(pot, configs, noise=0.0, seed=1):
     """Replace reference data by the potential's own E, F, PlusStress (plus optional noise)."""
-    from mtpflow.commands.train import predict
+    from mtpflow.train.metrics import predict
 
     rng = np.random.default_rng(seed)
     e, forces, w = predict(pot, configs)

@@ -10,13 +10,14 @@ running sum of |r|^2. Cost O(N T log T), memory bounded by processing ions in ch
 from __future__ import annotations
 
 import numpy as np
+from ase import units
 from scipy import fft as sfft
 
 from mtpflow.analysis.base import AnalysisBase
 from mtpflow.errors import InputError
 
-E_CHARGE_C = 1.602176634e-19
-KB_J_PER_K = 1.380649e-23
+E_CHARGE_C = units._e      # elementary charge, C (ASE's CODATA set, as every unit in mtpflow)
+KB_J_PER_K = units._k      # Boltzmann constant, J/K
 
 # Formal charges (e) of common ions in the chloroaluminate and related glasses.
 FORMAL_CHARGE = {"H": 1, "Li": 1, "Na": 1, "K": 1, "Rb": 1, "Cs": 1, "Ag": 1, "Cu": 1, "Mg": 2,

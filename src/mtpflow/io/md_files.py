@@ -9,13 +9,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+from ase import units
 
 from mtpflow.errors import InputError
 from mtpflow.io.atomic import atomic_open, check_writable
 
 THERMO_COLUMNS = ("step", "time_ps", "temperature_K", "potential_energy_eV", "kinetic_energy_eV",
                   "total_energy_eV", "pressure_GPa", "volume_A3")
-BAR_TO_GPA = 1e-4
+BAR_TO_GPA = units.bar / units.GPa
 
 
 # -- protocol -------------------------------------------------------------------------------------

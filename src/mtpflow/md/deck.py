@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ase import units
+
 from mtpflow.errors import InputError
 from mtpflow.md.protocol import Protocol
 
-BAR_PER_GPA = 1e4
+BAR_PER_GPA = units.GPa / units.bar
 
 
 @dataclass

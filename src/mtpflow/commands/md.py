@@ -103,7 +103,7 @@ def _start_atoms(args, species):
 
 def _load(args):
     """(potential, species, start atoms) with species and elements checked."""
-    from mtpflow.io.ase_bridge import parse_species
+    from mtpflow.species import parse_species
     from mtpflow.io.mtp import read_mtp
     from mtpflow.io.structure import read_frames
 
@@ -225,7 +225,7 @@ def run_lammps_thermo(args) -> int:
 def run_lammps_traj(args) -> int:
     import numpy as np
 
-    from mtpflow.io.ase_bridge import parse_species
+    from mtpflow.species import parse_species
     from mtpflow.io.atomic import atomic_open
     from mtpflow.io.md_files import format_extxyz_frame, read_lammps_dump
 

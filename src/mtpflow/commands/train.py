@@ -9,15 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mtpflow.errors import InputError
-
-
-def _species(text):
-    if text is None:
-        return None
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if not names or len(set(names)) != len(names):
-        raise InputError(f"--species must be distinct element names separated by commas, got {text!r}")
-    return names
+from mtpflow.species import parse_species
 
 
 def register(sub) -> None:
@@ -120,7 +112,7 @@ def cmd_train(args) -> int:
         v = getattr(args, name)
         if not np.isfinite(v) or v < 0:
             raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
-    species = _species(args.species)
+    species = parse_species(args.species)
     if comm.rank == 0:
         _check_outputs(args.out, args.log, args.checkpoint)
     pot = read_mtp(args.init)
@@ -184,7 +176,7 @@ def cmd_calc_errors(args) -> int:
     from mtpflow.train.metrics import compute_errors, per_config_errors
 
     _check_outputs(args.json, args.csv)
-    species = _species(args.species)
+    species = parse_species(args.species)
     pot = read_mtp(args.potential)
     _check_species(pot, species, args.potential)
     configs = read_cfg(args.test_cfg)

@@ -16,6 +16,7 @@ import numpy as np
 from mtpflow.errors import InputError
 from mtpflow.io.atomic import atomic_open
 from mtpflow.mtp.potential import MTPPotential
+from mtpflow.species import parse_species
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _META_PREFIX = "#mtpflow "
@@ -178,7 +179,7 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         potential_name=get("potential_name", str, "MTP1m", required=False),
         potential_tag=get("potential_tag", str, "", required=False),
         radial_basis_type=btype,
-        species=[x.strip() for x in species.split(",")] if species else None,
+        species=parse_species(species, "#mtpflow species", path) if species else None,
         metadata=meta,
         write_scaling="scaling" in fields,
     )

@@ -13,7 +13,7 @@ from mtpflow.errors import InputError
 def resolve_species(pot, species: str | Sequence[str] | None, where=None) -> list[str]:
     """The element of each type: `species` where given (checked against the potential's own list
     and species_count), else the potential's metadata; InputError if neither names them."""
-    from mtpflow.io.ase_bridge import parse_species
+    from mtpflow.species import parse_species
 
     given = parse_species(species) if species is not None else None
     own = list(pot.species) if pot.species else None

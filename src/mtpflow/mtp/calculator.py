@@ -55,14 +55,6 @@ class MTPCalculator(Calculator):
         self.species = resolve_species(potential, species, where)
         self._index = {s: k for k, s in enumerate(self.species)}
         self._tables = build_tables(potential)
-        self.last_result = None
-
-    def refresh(self) -> None:
-        """Rebuild the kernel tables after the potential's coefficients were changed in place."""
-        from mtpflow.mtp.evaluate import build_tables
-
-        self._tables = build_tables(self.potential)
-        self.reset()
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -82,7 +74,6 @@ class MTPCalculator(Calculator):
         cell = np.array(atoms.cell[:]) if pbc.all() else None
         res = evaluate(self.potential, positions=atoms.positions, types=types, cell=cell,
                        tables=self._tables)
-        self.last_result = res
         self.results = {
             "energy": res.energy,
             "free_energy": res.energy,

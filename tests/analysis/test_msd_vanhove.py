@@ -14,11 +14,33 @@ from mtpflow.errors import InputError
 from mtpflow.io.trajectory import SpeciesTrajectory, read_species_trajectory
 
 
-def test_msd_fft_equals_direct_average():
-    rng = np.random.default_rng(0)
-    x = np.cumsum(rng.normal(size=(150, 7, 3)), axis=0) + 100.0
-    direct = [np.mean(np.sum((x[m:] - x[: len(x) - m]) ** 2, axis=2)) for m in range(150)]
-    np.testing.assert_allclose(msd_fft(x, chunk_elements=2000), direct, rtol=1e-9, atol=1e-9)
+def _msd_brute_force(x):
+    """MSD(m) by its definition: for every lag, a loop over every time origin and every ion."""
+    T, N = x.shape[:2]
+    out = np.zeros(T)
+    for m in range(T):
+        total = 0.0
+        for t0 in range(T - m):
+            for i in range(N):
+                d = x[t0 + m, i] - x[t0, i]
+                total += d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+        out[m] = total / ((T - m) * N)
+    return out
+
+
+@pytest.mark.parametrize("T, N, chunk", [(150, 7, 2000), (61, 5, 10 ** 7), (2, 3, 100)])
+def test_msd_fft_equals_brute_force_over_all_origins(T, N, chunk):
+    rng = np.random.default_rng(T)
+    # a random walk far from the origin, plus a drift: the FFT's centring must not matter
+    x = np.cumsum(rng.normal(size=(T, N, 3)), axis=0) + 100.0 + 0.3 * np.arange(T)[:, None, None]
+    brute = _msd_brute_force(x)
+    assert brute[0] == 0.0 and brute[-1] > 0
+    np.testing.assert_allclose(msd_fft(x, chunk_elements=chunk), brute, rtol=1e-9, atol=1e-9)
+    if T >= 10:     # the MSD analysis (it also fits D, which needs a few lags)
+        m = MSD(SpeciesTrajectory.from_arrays(x, 0.5, np.eye(3) * 50)).run().results
+        np.testing.assert_allclose(m.msd_A2, brute, rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(m.n_origins, T - np.arange(T))
+        np.testing.assert_allclose(m.lag_ps, 0.5 * np.arange(T))
 
 
 def test_brownian_wrapped_triclinic_msd_vanhove_alpha2(tmp_path):

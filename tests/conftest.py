@@ -1,4 +1,5 @@
-"""Shared test fixtures: where ../shared/data is, and skips with a reason where it is absent."""
+"""Shared test fixtures: where ../shared/data is (skips with a reason where it is absent; under
+CI=true its absence fails the run instead), and helpers for thread-count tests."""
 
 from __future__ import annotations
 
@@ -14,11 +15,33 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MTPFLOW_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+def in_ci() -> bool:
+    """True when the CI runs the tests (it sets CI=true)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def _missing_message(path: Path) -> str:
+    return (f"shared data not present: {path} (put the shared data sets at ../shared/data beside "
+            "the checkout or set MTPFLOW_SHARED_DATA to their folder)")
+
+
+def pytest_sessionstart(session):
+    """Under CI=true the independent checks against the shared data must run: a missing shared
+    data folder ends the run at once with one message (locally those tests skip instead)."""
+    if in_ci() and not SHARED_DATA.is_dir():
+        raise pytest.UsageError("CI=true: " + _missing_message(SHARED_DATA) + "; without it the "
+                                "tests that compare with MLIP's outputs and reference data would "
+                                "all be skipped")
+
+
 def shared_path(*parts: str) -> Path:
-    """A file in ../shared/data; the calling test is skipped with a reason if it is absent."""
+    """A file in ../shared/data. Where it is absent the calling test is skipped with a reason,
+    or fails under CI=true."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared data not present: {path} (set MTPFLOW_SHARED_DATA to its folder)")
+        if in_ci():
+            pytest.fail("CI=true: " + _missing_message(path), pytrace=False)
+        pytest.skip(_missing_message(path))
     return path
 
 

@@ -8,7 +8,7 @@ from mtpflow.mtp.evaluate import build_tables, evaluate, evaluate_batch
 from mtpflow.mtp.neighbors import neighbor_list
 from mtpflow.mtp.potential import MTPPotential
 from mtpflow.structures import Configuration
-from tests.conftest import numba_threads, shared_path, two_threads_elsewhere
+from tests.conftest import assert_matches_mlip, numba_threads, shared_path, two_threads_elsewhere
 
 ORACLE_INPUTS = ["guidebook_test5", "triclinic"]
 
@@ -96,10 +96,8 @@ def _mlip_case(potname, inp):
     refs = read_cfg(shared_path("mlip_reference", f"{potname}__{inp}.cfg"))
     assert len(inputs) == len(refs)
     results = evaluate_batch(pot, inputs)
-    for res, ref in zip(results, refs):
-        assert abs(res.energy - ref.energy) <= 1e-10 * abs(ref.energy)
-        assert_close(res.forces, ref.forces, 1e-10)
-        assert_close(res.plus_stress, ref.plus_stress, 1e-10)
+    for k, (res, ref) in enumerate(zip(results, refs)):
+        assert_matches_mlip(res.energy, res.forces, res.plus_stress, ref, f"{inp} {k}")
 
 
 @pytest.mark.parametrize("inp", ORACLE_INPUTS)

@@ -89,7 +89,7 @@ MLIP_REF = {"iterations": "400+75", "wall": 990.0}  # PROVENANCE: serial MLIP-3,
 
 
 def _errors(pot_path, cfg):
-    from mtpflow.commands.train import compute_errors
+    from mtpflow.train.metrics import compute_errors
     from mtpflow.io.cfg import read_cfg
     from mtpflow.io.mtp import read_mtp
 

@@ -14,11 +14,33 @@ from mtpflow.errors import InputError
 from mtpflow.io.trajectory import SpeciesTrajectory, read_species_trajectory
 
 
-def test_msd_fft_equals_direct_average():
-    rng = np.random.default_rng(0)
-    x = np.cumsum(rng.normal(size=(150, 7, 3)), axis=0) + 100.0
-    direct = [np.mean(np.sum((x[m:] - x[: len(x) - m]) ** 2, axis=2)) for m in range(150)]
-    np.testing.assert_allclose(msd_fft(x, chunk_elements=2000), direct, rtol=1e-9, atol=1e-9)
+def _msd_brute_force(x):
+    """MSD(m) by its definition: for every lag, a loop over every time origin and every ion."""
+    T, N = x.shape[:2]
+    out = np.zeros(T)
+    for m in range(T):
+        total = 0.0
+        for t0 in range(T - m):
+            for i in range(N):
+                d = x[t0 + m, i] - x[t0, i]
+                total += d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+        out[m] = total / ((T - m) * N)
+    return out
+
+
+@pytest.mark.parametrize("T, N, chunk", [(150, 7, 2000), (61, 5, 10 ** 7), (2, 3, 100)])
+def test_msd_fft_equals_brute_force_over_all_origins(T, N, chunk):
+    rng = np.random.default_rng(T)
+    # a random walk far from the origin, plus a drift: the FFT's centring must not matter
+    x = np.cumsum(rng.normal(size=(T, N, 3)), axis=0) + 100.0 + 0.3 * np.arange(T)[:, None, None]
+    brute = _msd_brute_force(x)
+    assert brute[0] == 0.0 and brute[-1] > 0
+    np.testing.assert_allclose(msd_fft(x, chunk_elements=chunk), brute, rtol=1e-9, atol=1e-9)
+    if T >= 10:     # the MSD analysis (it also fits D, which needs a few lags)
+        m = MSD(SpeciesTrajectory.from_arrays(x, 0.5, np.eye(3) * 50)).run().results
+        np.testing.assert_allclose(m.msd_A2, brute, rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(m.n_origins, T - np.arange(T))
+        np.testing.assert_allclose(m.lag_ps, 0.5 * np.arange(T))
 
 
 def test_brownian_wrapped_triclinic_msd_vanhove_alpha2(tmp_path):
@@ -63,9 +85,13 @@ def test_alpha2_detects_heterogeneity():
 
 
 def test_conductivity_units():
-    # 1 ion in 1000 Å^3 with D = 1 Å^2/ps at 300 K, q = 1: 1e27 m^-3 * e^2 * 1e-8 / (kB 300) / 100
+    # 1 ion in 1000 Å^3 with D = 1 Å^2/ps at 300 K, q = 1: 1e27 m^-3 * e^2 * 1e-8 / (kB 300) / 100,
+    # with e and kB in SI from ase.units (the constants every other mtpflow unit comes from)
+    from ase import units
+
     s = nernst_einstein_S_per_cm(1, 1000.0, 1.0, 300.0, 1)
-    expect = 1e27 * (1.602176634e-19) ** 2 * 1e-8 / (1.380649e-23 * 300.0) / 100
+    expect = 1e27 * units._e ** 2 * 1e-8 / (units._k * 300.0) / 100
+    assert expect == pytest.approx(0.61975, rel=1e-4)   # the number, independent of the code
     assert s == pytest.approx(expect, rel=1e-12)
     assert nernst_einstein_S_per_cm(1, 1000.0, 1.0, None, 1) is None
 

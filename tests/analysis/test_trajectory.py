@@ -143,3 +143,89 @@ def test_large_jump_warns(tmp_path):
     write_extxyz(f, pos, cell, others=())
     with pytest.warns(TrajectoryWarning, match="minimum-image unwrapping may be wrong"):
         read_species_trajectory(f, "Li")
+
+
+# ------------------------------------------------------------- damaged extxyz frames ------------
+def _xyz_frames(path):
+    """Frames of an extxyz file as lists of lines (count line, comment, atom lines)."""
+    lines = path.read_text().splitlines(keepends=True)
+    out, k = [], 0
+    while k < len(lines):
+        n = int(lines[k])
+        out.append(lines[k:k + n + 2])
+        k += n + 2
+    return out
+
+
+def _xyz_damage(frames, kind):
+    """Damage frame 3 of a 10-frame extxyz (Li rows are interleaved with Al and Cl); returns the
+    frames, the line the error must name and the message."""
+    fr = frames[3]
+    start = 1 + sum(len(f) for f in frames[:3])
+    n = len(fr) - 2
+    li_row = next(k for k in range(2, len(fr)) if fr[k].startswith("Li "))
+    if kind == "missing_rows":
+        del fr[5:7]
+        return start, f"frame 3: {n - 2} of {n} atom lines (the next frame starts at line {start + n}"
+    if kind == "extra_row":
+        fr.insert(5, "Cl 1.0 1.0 1.0\n")
+        return start, f"frame 3: more lines than its {n} atoms (line {start + n + 2} is not the next"
+    if kind == "extra_token":
+        fr[li_row] = fr[li_row].rstrip("\n") + " 0.5\n"
+        return start + li_row, "frame 3: an atom line does not hold the 4 values its Properties name"
+    if kind == "nan":
+        fr[li_row] = "Li 1.0 nan 2.0\n"
+        return start + li_row, "frame 3: position 'nan' is not a finite number"
+    if kind == "bad_time":
+        fr[1] = fr[1].replace("time_ps=0.03", "time_ps=O.03")
+        return start + 1, "frame 3: time_ps='O.03' is not a number"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["missing_rows", "extra_row", "extra_token", "nan", "bad_time"])
+def test_damaged_middle_extxyz_frame_is_an_error_naming_it(tmp_path, kind, brownian_wrapped, capsys):
+    from mtpflow.cli import main
+
+    pos, wrapped = brownian_wrapped(ORTHO, n_frames=10, n_ions=6)
+    f = tmp_path / "t.xyz"
+    write_extxyz(f, wrapped, ORTHO)
+    frames = _xyz_frames(f)
+    line, message = _xyz_damage(frames, kind)
+    f.write_text("".join("".join(fr) for fr in frames))
+    with pytest.raises(InputError) as info:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            read_species_trajectory(f, "Li")
+    assert str(info.value).startswith(f"{f}:{line}: {message}"), str(info.value)
+    rc = main(["analyze", str(f), "--species", "Li", "--outdir", str(tmp_path / "an"), "--no-plots"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and f"{f}:{line}: {message}" in err
+    assert not (tmp_path / "an" / "summary.json").exists()
+
+
+def test_extxyz_truncated_last_frame_is_named_and_only_the_last(tmp_path, brownian_wrapped):
+    pos, wrapped = brownian_wrapped(ORTHO, n_frames=10, n_ions=6)
+    f = tmp_path / "t.xyz"
+    write_extxyz(f, wrapped, ORTHO)
+    frames = _xyz_frames(f)
+    start9 = 1 + sum(len(fr) for fr in frames[:9])
+    text = "".join("".join(fr) for fr in frames[:9]) + "".join(frames[9][:7])
+    f.write_text(text)
+    with pytest.warns(TrajectoryWarning, match=rf"the last frame \(frame 9, line {start9}\) is "
+                                               r"truncated \(5 of 14 atom lines\); skipped it"):
+        tr = read_species_trajectory(f, "Li")
+    assert tr.n_frames == 9
+    _same_displacements(tr.positions, pos[:9])
+    # the last line cut in mid-line: also the last frame
+    f.write_text("".join("".join(fr) for fr in frames)[:-9])
+    with pytest.warns(TrajectoryWarning, match=r"the last frame \(frame 9.*its last line is cut"):
+        assert read_species_trajectory(f, "Li").n_frames == 9
+    # a short frame 8 (9 of 14 atom lines) followed by a last frame cut after 1 atom line: the
+    # file ends inside frame 8's 14 lines, yet frame 8 is named, not "the last frame"
+    bad = [list(fr) for fr in frames[:10]]
+    del bad[8][6:11]
+    f.write_text("".join("".join(fr) for fr in bad[:9]) + "".join(bad[9][:3]))
+    start8 = 1 + sum(len(fr) for fr in frames[:8])
+    with pytest.raises(InputError, match=rf":{start8}: frame 8: 9 of 14 atom lines \(the next "
+                                         rf"frame starts at line {start8 + 11}\)"):
+        read_species_trajectory(f, "Li")

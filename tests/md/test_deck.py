@@ -13,7 +13,8 @@ import pytest
 
 from mtpflow.cli import main as cli_main
 from mtpflow.errors import InputError
-from mtpflow.io.md_files import (lammps_thermo_rows, read_lammps_dump, read_lammps_log,
+from mtpflow.io.lammps_dump import LammpsDump
+from mtpflow.io.md_files import (lammps_thermo_rows, read_lammps_log,
                                  write_lammps_data)
 from mtpflow.io.mtp import write_mtp
 from mtpflow.io.structure import read_frames
@@ -102,9 +103,9 @@ def test_deck_runs_and_restarts_in_lammps(tmp_path, pot_file):
     thermo = lammps_thermo_rows(log)
     assert thermo.shape == (41, 8)
     assert thermo[-1, 1] == pytest.approx(0.4)  # time in ps
-    frames = read_lammps_dump(ref / "traj.lammpstrj")
-    assert [f["step"] for f in frames] == list(range(0, 401, 20))
-    assert frames[0]["positions"].shape == (48, 3)
+    frames = list(LammpsDump(ref / "traj.lammpstrj").frames())
+    assert [f.step for f in frames] == list(range(0, 401, 20))
+    assert frames[0].coords.shape == (48, 3) and frames[0].kind == "cart_unwrapped"
     # the quench ramp: mean T over its second half is well below the melt's
     melt = log["Temp"][(log["Step"] > 30) & (log["Step"] <= 100)].mean()
     late = log["Temp"][(log["Step"] > 250) & (log["Step"] <= 300)].mean()
@@ -123,9 +124,15 @@ def test_deck_runs_and_restarts_in_lammps(tmp_path, pot_file):
     np.testing.assert_array_equal(relog["Step"], log["Step"])
     # LAMMPS restarts exactly: the continued run matches the uninterrupted one
     np.testing.assert_allclose(relog["Temp"], log["Temp"], rtol=1e-6)
-    reframes = read_lammps_dump(cut / "traj.lammpstrj")
-    assert [f["step"] for f in reframes] == [f["step"] for f in frames]
-    np.testing.assert_allclose(reframes[-1]["positions"], frames[-1]["positions"], atol=1e-6)
+    redump = LammpsDump(cut / "traj.lammpstrj")
+    reframes = list(redump.frames())
+    assert [f.step for f in reframes] == [f.step for f in frames]
+    # the restarted job dumped again the steps after its restart file: dropped, and said so
+    n_again = redump.n_frames_in_file - len(frames)
+    assert n_again >= 1
+    assert any(f"dropped {n_again} frame(s) that a restarted run wrote again" in n
+               for n in redump.notes), redump.notes
+    np.testing.assert_allclose(reframes[-1].coords, frames[-1].coords, atol=1e-6)
 
 
 def test_deck_bad_input(tmp_path, pot_file):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mtpflow.cli import main as cli_main
-from mtpflow.io.md_files import THERMO_COLUMNS, read_lammps_dump, read_lammps_log
+from mtpflow.io.lammps_dump import LammpsDump
+from mtpflow.io.md_files import THERMO_COLUMNS, read_lammps_log
 
 from .conftest import small_lialcl4
 from .test_deck import LJ, pot_file, run_lmp  # noqa: F401  (pot_file is a fixture)
@@ -123,9 +124,9 @@ def test_real_lammps_run_converts(tmp_path, pot_file):  # noqa: F811
     np.testing.assert_allclose(rows[:, 6], log["Press"] * 1e-4, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(rows)) and rows[0, 2] > 0
     frames = ase.io.read(traj, ":")
-    dump = read_lammps_dump(run / "traj.lammpstrj")
+    dump = list(LammpsDump(run / "traj.lammpstrj").frames())
     assert [f.info["step"] for f in frames] == [0, 20, 40, 60]
     assert sorted(frames[0].get_chemical_symbols()) == sorted(small_lialcl4(8).get_chemical_symbols())
     for f, d in zip(frames, dump):
-        np.testing.assert_allclose(f.positions, d["positions"] - d["origin"], atol=1e-8)
+        np.testing.assert_allclose(f.positions, d.coords - d.origin, atol=1e-8)
         assert f.get_volume() == pytest.approx(rows[0, 7], rel=1e-6)

@@ -5,6 +5,7 @@ import pytest
 
 from mtpflow.errors import InputError
 from mtpflow.mtp.neighbors import neighbor_list
+from tests.conftest import numba_threads, two_threads_elsewhere
 
 
 def brute_force(pos, cell, cutoff):
@@ -119,24 +120,18 @@ THREAD_CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(THREAD_CASES))
-def test_identical_for_any_thread_count(name):
+def test_identical_for_any_thread_count(name, request):
     """The list (pairs, their order and vectors, bit for bit) does not depend on the thread count."""
-    import numba
-
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("numba has a single thread here (NUMBA_NUM_THREADS=1)")
+    if two_threads_elsewhere(request):
+        return
     cell, n, cutoff = THREAD_CASES[name]
     rng = np.random.default_rng(4)
     pos = rng.random((n, 3)) * 9.0 if cell is None else rng.random((n, 3)) @ cell
     pos = pos + rng.normal(size=(n, 3)) * 0.5  # some atoms outside the cell
-    saved = numba.get_num_threads()
-    try:
-        lists = []
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
+    lists = []
+    for threads in (1, 2):
+        with numba_threads(threads):
             lists.append(neighbor_list(pos, cell, cutoff))
-    finally:
-        numba.set_num_threads(saved)
     a, b = lists
     assert a.n_pairs > n  # a real list, not an empty one
     assert np.array_equal(a.offsets, b.offsets)

@@ -13,7 +13,9 @@ import pytest
 from mtpflow.cli import main
 from mtpflow.io.cfg import read_cfg, write_cfg
 from mtpflow.io.mtp import read_mtp, write_mtp
-from tests.train.synth import label_with, random_configs, random_potential, template
+from tests.conftest import shared_path
+from tests.train.synth import (label_with, label_with_reference, random_configs, random_potential,
+                               template)
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +100,53 @@ def test_calc_errors_table_json_csv_plots(files, capsys):
         assert (plots / f"{name}_parity.png").stat().st_size > 1000
 
 
-def test_calc_errors_on_own_labels_is_zero(tmp_path):
+def _calc_errors(pot, cfg, tmp_path, name):
+    js, csv = tmp_path / f"{name}.json", tmp_path / f"{name}.csv"
+    assert main(["calc-errors", str(pot), str(cfg), "--json", str(js), "--csv", str(csv)]) == 0
+    rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
+    return json.loads(js.read_text()), np.array(rows, dtype=float)
+
+
+def test_calc_errors_against_independent_labels(tmp_path):
+    """Labels from the numpy reference model and finite differences of its energy (not the numba
+    engine calc-errors runs): errors ~0. Then known offsets added to the labels must come out as
+    the reported errors, quantity by quantity."""
+    from ase.units import GPa
+
     truth = random_potential(8, seed=3)
     write_mtp(tmp_path / "p.mtp", truth)
-    write_cfg(tmp_path / "t.cfg", label_with(truth, random_configs(2, seed=4)))
-    js = tmp_path / "e.json"
-    assert main(["calc-errors", str(tmp_path / "p.mtp"), str(tmp_path / "t.cfg"), "--json", str(js)]) == 0
-    m = json.loads(js.read_text())
-    assert m["forces"]["max"] < 1e-9 and m["energy_per_atom"]["max"] < 1e-9
+    configs = label_with_reference(truth, random_configs(2, seed=4))
+    write_cfg(tmp_path / "t.cfg", configs)
+    m, rows = _calc_errors(tmp_path / "p.mtp", tmp_path / "t.cfg", tmp_path, "zero")
+    assert m["energy_per_atom"]["max"] < 1e-12 and m["forces"]["max"] < 1e-9
+    assert m["stress"]["max"] < 1e-8
+    n0, n1 = configs[0].n_atoms, configs[1].n_atoms
+    configs[0].energy += 0.01 * n0                      # +0.01 eV/atom on configuration 1
+    configs[1].forces[2, 1] -= 0.2                      # one force component of configuration 2
+    configs[1].plus_stress[5] += 0.5 * GPa * configs[1].volume   # sigma_xy of configuration 2: -0.5 GPa
+    write_cfg(tmp_path / "s.cfg", configs)
+    m, rows = _calc_errors(tmp_path / "p.mtp", tmp_path / "s.cfg", tmp_path, "shifted")
+    e, f, s = m["energy_per_atom"], m["forces"], m["stress"]
+    assert (e["count"], f["count"], s["count"]) == (2, 3 * (n0 + n1), 12)
+    assert e["max"] == pytest.approx(0.01, abs=1e-9) and e["mae"] == pytest.approx(0.005, abs=1e-9)
+    assert e["rmse"] == pytest.approx(0.01 / np.sqrt(2), abs=1e-9)
+    assert f["max"] == pytest.approx(0.2, abs=1e-8) and f["mae"] == pytest.approx(0.2 / f["count"], abs=1e-8)
+    assert s["max"] == pytest.approx(0.5, abs=1e-7) and s["rmse"] == pytest.approx(0.5 / np.sqrt(12), abs=1e-7)
+    # per-configuration CSV: config, n_atoms, E_ref/N, E_pred/N, force RMSE, stress RMSE
+    assert rows[0, 2] - rows[0, 3] == pytest.approx(0.01, abs=1e-9)
+    assert rows[1, 4] == pytest.approx(0.2 / np.sqrt(3 * n1), abs=1e-8)
+    assert rows[1, 5] == pytest.approx(0.5 / np.sqrt(6), abs=1e-7) and rows[0, 5] < 1e-8
+
+
+def test_calc_errors_on_mlip_outputs(tmp_path):
+    """MLIP-3's own energies, forces and stresses of its trained potential as the labels."""
+    pot = shared_path("mlip_reference", "trained_L08.almtp")
+    cfg = shared_path("mlip_reference", "trained_L08__guidebook_test5.cfg")
+    m, rows = _calc_errors(pot, cfg, tmp_path, "mlip")
+    assert (m["n_configs"], m["n_atoms"]) == (5, 480)
+    assert m["energy_per_atom"]["max"] < 1e-13 and m["forces"]["max"] < 1e-12
+    assert m["stress"]["max"] < 1e-11
+    assert m["forces"]["count"] == 1440 and m["stress"]["count"] == 30
 
 
 @pytest.mark.parametrize("case", ["no_forces", "no_energy", "species", "empty", "nan", "unwritable", "parent_is_file"])

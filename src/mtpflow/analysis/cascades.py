@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mtpflow.analysis.base import AnalysisBase
+from mtpflow.analysis.base import Results, trajectory_arrays
 from mtpflow.errors import InputError
 
 
@@ -118,7 +118,7 @@ def chain_lengths(parent):
     return np.array(sorted(best.values()), dtype=np.int64)
 
 
-class CascadeAnalysis(AnalysisBase):
+class CascadeAnalysis:
     """results: n_hops, n_cascade, p_casc, p_casc_null (mean), p_casc_null_std, p_casc_ratio,
     is_cascade, parent (per hop, in HopAnalysis order), chain_lengths, chain_length_counts.
 
@@ -127,7 +127,10 @@ class CascadeAnalysis(AnalysisBase):
     window_ps: how soon after A's departure (default 1.0 ps ~ a few cage-relaxation times)."""
 
     def __init__(self, trajectory, hops, radius_A=1.0, window_ps=1.0, n_shuffles=20, seed=0):
-        super().__init__(trajectory)
+        self.trajectory = trajectory
+        self.positions, self.dt_ps = trajectory_arrays(trajectory)
+        self.n_frames, self.n_ions = self.positions.shape[:2]
+        self.results = Results()
         if radius_A <= 0 or window_ps < 0:
             raise InputError(f"cascade radius must be > 0 Å and window >= 0 ps; got {radius_A} "
                              f"Å, {window_ps} ps")
@@ -137,7 +140,7 @@ class CascadeAnalysis(AnalysisBase):
         self.n_shuffles = int(n_shuffles)
         self.seed = seed
 
-    def _conclude(self):
+    def run(self):
         h, r = self.hops, self.results
         cell = np.asarray(self.trajectory.cell, dtype=float)
         args = (h.hop_ion, h.from_site_A, h.to_site_A, cell, self.radius_A, self.window_ps)
@@ -150,7 +153,7 @@ class CascadeAnalysis(AnalysisBase):
             r.parent = np.zeros(0, np.int64)
             r.chain_lengths = np.zeros(0, np.int64)
             r.chain_length_counts = {}
-            return
+            return self
         r.n_cascade, r.parent = count_cascades(h.hop_time_ps, *args)
         r.is_cascade = r.parent >= 0
         r.p_casc = r.n_cascade / n
@@ -163,3 +166,4 @@ class CascadeAnalysis(AnalysisBase):
         r.chain_lengths = chain_lengths(r.parent)
         u, cnt = np.unique(r.chain_lengths, return_counts=True)
         r.chain_length_counts = {int(a): int(b) for a, b in zip(u, cnt)}
+        return self

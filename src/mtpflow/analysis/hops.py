@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mtpflow.analysis.base import AnalysisBase
+from mtpflow.analysis.base import Results, trajectory_arrays
 from mtpflow.errors import InputError
 
 
@@ -64,7 +64,7 @@ def _hops_one_ion(pos, i, half, skip, d2, s, c, out_t, out_site):
     return nh
 
 
-class HopAnalysis(AnalysisBase):
+class HopAnalysis:
     """results: hop_ion, hop_frame, hop_time_ps, from_site_A, to_site_A, hop_length_A (one row per
     hop, time-ordered), ion_n_hops, ion_is_hopping, hop_fraction, n_hops, hop_rate_per_ion_ps,
     residence_times_ps, mean_residence_ps, smooth_frames.
@@ -73,7 +73,10 @@ class HopAnalysis(AnalysisBase):
     window (default 0.5 ps: several Li cage-vibration periods of ~0.1-0.2 ps)."""
 
     def __init__(self, trajectory, hop_distance_A, smooth_ps=0.5):
-        super().__init__(trajectory)
+        self.trajectory = trajectory
+        self.positions, self.dt_ps = trajectory_arrays(trajectory)
+        self.n_frames, self.n_ions = self.positions.shape[:2]
+        self.results = Results()
         if not hop_distance_A or hop_distance_A <= 0:
             raise InputError(f"the hop distance must be > 0 Å, got {hop_distance_A}")
         if smooth_ps < 0:
@@ -81,7 +84,7 @@ class HopAnalysis(AnalysisBase):
         self.hop_distance_A = float(hop_distance_A)
         self.smooth_frames = max(1, int(round(smooth_ps / self.dt_ps)))
 
-    def _conclude(self):
+    def run(self):
         T, N, W = self.n_frames, self.n_ions, self.smooth_frames
         s = np.empty((T, 3))
         c = np.empty((T + 1, 3))
@@ -121,3 +124,4 @@ class HopAnalysis(AnalysisBase):
                                else None)
         r.smooth_frames = W
         r.hop_distance_A = self.hop_distance_A
+        return self

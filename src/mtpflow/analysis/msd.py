@@ -10,13 +10,14 @@ running sum of |r|^2. Cost O(N T log T), memory bounded by processing ions in ch
 from __future__ import annotations
 
 import numpy as np
+from ase import units
 from scipy import fft as sfft
 
-from mtpflow.analysis.base import AnalysisBase
+from mtpflow.analysis.base import Results, trajectory_arrays
 from mtpflow.errors import InputError
 
-E_CHARGE_C = 1.602176634e-19
-KB_J_PER_K = 1.380649e-23
+E_CHARGE_C = units._e      # elementary charge, C (ASE's CODATA set, as every unit in mtpflow)
+KB_J_PER_K = units._k      # Boltzmann constant, J/K
 
 # Formal charges (e) of common ions in the chloroaluminate and related glasses.
 FORMAL_CHARGE = {"H": 1, "Li": 1, "Na": 1, "K": 1, "Rb": 1, "Cs": 1, "Ag": 1, "Cu": 1, "Mg": 2,
@@ -72,16 +73,19 @@ def nernst_einstein_S_per_cm(n_ions, volume_A3, D_A2_per_ps, temperature_K, char
     return float(sigma_S_per_m / 100.0)
 
 
-class MSD(AnalysisBase):
+class MSD:
     """results: lag_ps, msd_A2, n_origins, D_A2_per_ps, fit_range_ps, fit_intercept_A2,
     loglog_slope, n_fit_points. Default fit range: 10 %-50 % of the trajectory length (short lags
     are ballistic or caged, long lags have few independent origins)."""
 
     def __init__(self, trajectory, fit_range_ps=None):
-        super().__init__(trajectory)
+        self.trajectory = trajectory
+        self.positions, self.dt_ps = trajectory_arrays(trajectory)
+        self.n_frames, self.n_ions = self.positions.shape[:2]
+        self.results = Results()
         self.fit_range_ps = fit_range_ps
 
-    def _conclude(self):
+    def run(self):
         r = self.results
         r.msd_A2 = msd_fft(self.positions)
         r.lag_ps = np.arange(self.n_frames) * self.dt_ps
@@ -98,3 +102,4 @@ class MSD(AnalysisBase):
         r.fit_range_ps = [float(a), float(b)]
         (r.D_A2_per_ps, r.fit_intercept_A2, r.loglog_slope,
          r.n_fit_points) = fit_diffusion(r.lag_ps, r.msd_A2, (a, b))
+        return self

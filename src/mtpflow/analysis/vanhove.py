@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mtpflow.analysis.base import AnalysisBase
+from mtpflow.analysis.base import Results, lag_frames, trajectory_arrays
 from mtpflow.errors import InputError
 
 
@@ -76,7 +76,7 @@ def path_span_A(positions) -> float:
     return float(np.sqrt((ptp ** 2).sum(axis=1)).max())
 
 
-class VanHove(AnalysisBase):
+class VanHove:
     """results: lag_frames, lag_ps, r_A (bin centres), P_per_A (lags x bins, P = 4 pi r^2 Gs),
     Gs_per_A3, n_samples, overflow_fraction, dr_A.
 
@@ -85,15 +85,18 @@ class VanHove(AnalysisBase):
     max_origins: origins per lag (0 = all)."""
 
     def __init__(self, trajectory, lags_ps, dr_A=0.05, r_max_A=None, max_origins=0):
-        super().__init__(trajectory)
+        self.trajectory = trajectory
+        self.positions, self.dt_ps = trajectory_arrays(trajectory)
+        self.n_frames, self.n_ions = self.positions.shape[:2]
+        self.results = Results()
         if dr_A <= 0:
             raise InputError(f"the van Hove bin width must be > 0 Å, got {dr_A}")
-        self.lags = self.lag_frames(lags_ps)
+        self.lags = lag_frames(lags_ps, self.dt_ps, self.n_frames)
         self.dr_A = float(dr_A)
         self.r_max_A = r_max_A
         self.max_origins = int(max_origins)
 
-    def _conclude(self):
+    def run(self):
         r_max = self.r_max_A if self.r_max_A is not None else path_span_A(self.positions) + self.dr_A
         nbins = max(1, int(np.ceil(r_max / self.dr_A)))
         hist, overflow, samples = _vanhove_kernel(self.positions, self.lags, self.dr_A, nbins,
@@ -107,19 +110,23 @@ class VanHove(AnalysisBase):
         res.Gs_per_A3 = res.P_per_A / (4.0 * np.pi * res.r_A ** 2)
         res.n_samples = samples
         res.overflow_fraction = overflow / samples
+        return self
 
 
-class Alpha2(AnalysisBase):
+class Alpha2:
     """results: lag_ps, msd_A2, mean_r4_A4, value (alpha2), n_samples at n_lags log-spaced lags
     up to half the trajectory; at most max_origins evenly spaced origins per lag."""
 
     def __init__(self, trajectory, n_lags=60, max_origins=2000, max_lag_fraction=0.5):
-        super().__init__(trajectory)
+        self.trajectory = trajectory
+        self.positions, self.dt_ps = trajectory_arrays(trajectory)
+        self.n_frames, self.n_ions = self.positions.shape[:2]
+        self.results = Results()
         top = max(1, int((self.n_frames - 1) * max_lag_fraction))
         self.lags = np.unique(np.rint(np.geomspace(1, top, n_lags)).astype(np.int64))
         self.max_origins = int(max_origins)
 
-    def _conclude(self):
+    def run(self):
         m = _moments_kernel(self.positions, self.lags, self.max_origins)
         res = self.results
         res.lag_ps = self.lags * self.dt_ps
@@ -128,6 +135,7 @@ class Alpha2(AnalysisBase):
         res.mean_r4_A4 = m[:, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             res.value = 3.0 * m[:, 2] / (5.0 * m[:, 1] ** 2) - 1.0
+        return self
 
 
 def hop_distance_from_P(r_A, P_per_A, lag_ps, smooth_bins=5, min_depth=0.2, r_cage_max_A=1.5):

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from mtpflow.errors import InputError
-
-
-def _species_list(text: str) -> list[str]:
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("give the elements of the types in order, e.g. Li,Al,Cl")
-    return names
+from mtpflow.species import parse_species
 
 
 def register(subparsers) -> None:
@@ -29,7 +22,7 @@ def register(subparsers) -> None:
     src.add_argument("--level", type=int, help="MTP level (even, >= 2; MLIP ships 06..28)")
     src.add_argument("--from-template", metavar="FILE",
                      help="read the basis tables from this MLIP .mtp/.almtp template instead")
-    p.add_argument("--species", type=_species_list, required=True,
+    p.add_argument("--species", required=True,
                    help="elements of types 0, 1, ... in order, comma-separated (e.g. Li,Al,Cl)")
     p.add_argument("--min-dist", type=float, required=True, help="min_dist of the radial basis (Å)")
     p.add_argument("--max-dist", type=float, required=True, help="cut-off radius max_dist (Å)")
@@ -54,14 +47,15 @@ def run(args) -> int:
     from mtpflow.mtp.init import from_template, init_potential
 
     check_writable(args.out)
+    species = parse_species(args.species)
     if args.from_template:
         if args.radial_funcs_count is not None:
             raise InputError("--radial-funcs-count cannot change a template's tables; drop it or use "
                              "--level", args.from_template)
-        pot = from_template(read_mtp(args.from_template), args.species, args.min_dist, args.max_dist,
+        pot = from_template(read_mtp(args.from_template), species, args.min_dist, args.max_dist,
                             args.radial_basis_size, args.random_coeffs, args.seed)
     else:
-        pot = init_potential(args.level, args.species, args.min_dist, args.max_dist,
+        pot = init_potential(args.level, species, args.min_dist, args.max_dist,
                              8 if args.radial_basis_size is None else args.radial_basis_size,
                              args.radial_funcs_count, args.random_coeffs, args.seed)
     write_mtp(args.out, pot,

@@ -5,18 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from mtpflow.species import parse_species
+
 SPECIES_HELP = ("element of each type, in the project's order (config key 'species'), e.g. Li,Al,Cl; "
                 "types are mapped by element name")
 
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def _species(text):
-    from mtpflow.io.ase_bridge import parse_species
-
-    return parse_species(text)
 
 
 def _ints(text: str, n: int, where: str) -> list[int]:
@@ -45,7 +41,7 @@ def cmd_build_initial(args) -> int:
     counts = parse_formula(args.formula)
     if not args.density_factor > 0:
         raise InputError(f"--density-factor must be > 0, got {args.density_factor}")
-    species = _species(args.species) if args.species else list(counts)
+    species = parse_species(args.species) if args.species else list(counts)
     d_ref, desc = reference_density(args.reference_density_from)
     density = args.density_factor * d_ref
     mind = parse_min_distances(args.min_distance, list(counts))
@@ -81,7 +77,7 @@ def cmd_vasp_inputs(args) -> int:
     from mtpflow.io.structure import read_frames
     from mtpflow.io.vasp import write_run_directory
 
-    species = _species(args.species)
+    species = parse_species(args.species)
     atoms = read_frames(args.structure, species, index=args.index)[0]
     files = vasp_input_files(atoms, species, kind=args.kind, overrides=parse_overrides(args.incar),
                              vdw=args.vdw, potcar_spec=args.potcar_spec, functional=args.functional,
@@ -101,7 +97,7 @@ def cmd_aimd(args) -> int:
     from mtpflow.io.structure import read_frames, write_frames
 
     check_writable(args.traj)
-    species = _species(args.species)
+    species = parse_species(args.species)
     start = read_frames(args.start, species, index=args.index)[0]
     settings = AimdSettings(temperature_K=args.temperature_K, timestep_fs=args.timestep_fs,
                             steps=args.steps, prerelax_steps=args.prerelax_steps,
@@ -130,7 +126,7 @@ def cmd_collect(args) -> int:
     from mtpflow.io.cfg import write_cfg
     from mtpflow.io.structure import write_frames
 
-    species = _species(args.species)
+    species = parse_species(args.species)
     check_writable(args.out)
     if args.extxyz:
         check_writable(args.extxyz)
@@ -167,7 +163,7 @@ def cmd_densify(args) -> int:
     from mtpflow.io.atomic import check_writable
     from mtpflow.io.structure import read_frames, write_frames
 
-    species = _species(args.species)
+    species = parse_species(args.species)
     factors = parse_factors(args.volume_factors)
     engine = get_engine(args.engine, threads=args.threads)
     if engine.embedded:
@@ -238,7 +234,7 @@ def cmd_dataset(args) -> int:
     from mtpflow.io.atomic import atomic_open, check_writable
     from mtpflow.io.cfg import read_cfg, write_cfg
 
-    species = _species(args.species)
+    species = parse_species(args.species)
     for out in (args.train, args.test, args.summary):
         check_writable(out)
     sets = [(p, read_cfg(p)) for p in args.inputs]
@@ -281,7 +277,7 @@ def cmd_convert(args) -> int:
         raise InputError("--drop-selection applies to potentials (.mtp/.almtp) only", args.input)
     detect_format(args.output)
     check_writable(args.output)
-    species = _species(args.species) if args.species else None
+    species = parse_species(args.species) if args.species else None
     frames = read_frames(args.input, species, index=args.index, warn=_log)
     n = write_frames(args.output, frames, species)
     _log(f"{args.output}: {n} structure(s) from {args.input}")

@@ -103,7 +103,7 @@ def _start_atoms(args, species):
 
 def _load(args):
     """(potential, species, start atoms) with species and elements checked."""
-    from mtpflow.io.ase_bridge import parse_species
+    from mtpflow.species import parse_species
     from mtpflow.io.mtp import read_mtp
     from mtpflow.io.structure import read_frames
 
@@ -223,31 +223,61 @@ def run_lammps_thermo(args) -> int:
 
 
 def run_lammps_traj(args) -> int:
-    import numpy as np
-
-    from mtpflow.io.ase_bridge import parse_species
-    from mtpflow.io.atomic import atomic_open
-    from mtpflow.io.md_files import format_extxyz_frame, read_lammps_dump
+    from mtpflow.io.atomic import atomic_open, check_writable
+    from mtpflow.io.lammps_dump import LammpsDump
+    from mtpflow.io.md_files import format_extxyz_frame
+    from mtpflow.io.trajectory import Unwrapper
+    from mtpflow.species import parse_species
 
     species = parse_species(args.species)
     if not args.timestep_fs > 0:
         raise InputError(f"--timestep-fs {args.timestep_fs}: give the MD time step in fs (> 0)")
-    frames = read_lammps_dump(args.dump)
-    if not frames:
+    check_writable(args.out)
+    dump = LammpsDump(args.dump)
+    if not dump.n_frames:
         raise InputError("the dump holds no frames; did the run start?", args.dump)
-    symbols_of = np.array(species, dtype=object)
+    for note in dump.notes:
+        print(f"mtpflow lammps-traj: warning: {args.dump}: {note}", file=sys.stderr)
+    unwrap = Unwrapper(args.dump)
+    steps = []
     with atomic_open(args.out) as fh:
-        for f in frames:
-            types = f["types"]
-            if types.min() < 1 or types.max() > len(species):
-                raise InputError(f"atom types {int(types.min())}..{int(types.max())} at step {f['step']} "
-                                 f"but --species names {len(species)} elements ({','.join(species)}); "
-                                 "give one element per LAMMPS type", args.dump)
-            fh.write(format_extxyz_frame(symbols_of[types - 1], f["positions"] - f["origin"], f["cell"],
-                                         f["step"], f["step"] * args.timestep_fs * 1e-3))
-    print(f"mtpflow lammps-traj: {len(frames)} frames (steps {frames[0]['step']} .. {frames[-1]['step']}) "
-          f"-> {args.out}")
+        for f in dump.frames():
+            symbols = _dump_symbols(f, species, args.dump)
+            fh.write(format_extxyz_frame(symbols, unwrap(f) - f.origin, f.cell, f.step,
+                                         f.step * args.timestep_fs * 1e-3))
+            steps.append(f.step)
+    if unwrap.max_jump[0] > 0.35:
+        print(f"mtpflow lammps-traj: warning: {args.dump}: an atom moved {unwrap.max_jump[0]:.2f} "
+              "box lengths between two frames; minimum-image unwrapping (no xu yu zu or image flags "
+              "in the dump) may be wrong there", file=sys.stderr)
+    print(f"mtpflow lammps-traj: {len(steps)} frames (steps {steps[0]} .. {steps[-1]}; positions "
+          f"by {unwrap.method}) -> {args.out}")
     return 0
+
+
+def _dump_symbols(f, species, path):
+    """Element of each atom: the dump's element column (checked against --species when both are
+    given), else --species indexed by the LAMMPS type."""
+    import numpy as np
+
+    where = f"frame {f.index} (TIMESTEP {f.step})"
+    by_type = None
+    if f.types is not None and species is not None:
+        if f.types.min() < 1 or f.types.max() > len(species):
+            raise InputError(f"{where}: atom types {int(f.types.min())}..{int(f.types.max())} but "
+                             f"--species names {len(species)} elements ({','.join(species)}); give "
+                             "one element per LAMMPS type", path, f.line)
+        by_type = np.array(species, dtype=object)[f.types - 1]
+    if f.elements is not None:
+        if by_type is not None and not np.array_equal(by_type.astype(str), f.elements):
+            k = int(np.nonzero(by_type.astype(str) != f.elements)[0][0])
+            raise InputError(f"{where}: atom id {f.ids[k]} is {f.elements[k]} in the element column "
+                             f"but type {f.types[k]} = {by_type[k]} by --species", path, f.line)
+        return f.elements
+    if by_type is None:
+        raise InputError("the dump has no element column: give --species (the element of LAMMPS "
+                         "types 1, 2, ...)", path)
+    return by_type
 
 
 def register(subparsers) -> None:
@@ -301,14 +331,17 @@ def register(subparsers) -> None:
 
     u = subparsers.add_parser(
         "lammps-traj", help="extxyz trajectory (as mtpflow md writes) from the dump of a lammps-deck run",
-        description="Reads a LAMMPS dump custom file (id type xu yu zu, or x y z ix iy iz; frames a "
-        "restarted job wrote twice are dropped) and writes an extxyz trajectory with unwrapped "
-        "positions relative to the cell origin (Å), element names from --species and info keys step "
-        "and time_ps = step x --timestep-fs, as mtpflow md writes it.")
+        description="Reads a LAMMPS dump custom file (id, type and/or element, and xu yu zu, x y z "
+        "or xs ys zs, with or without ix iy iz; orthorhombic or triclinic; frames a restarted job "
+        "wrote twice are dropped, the later copy kept; a truncated last frame is dropped with a "
+        "warning) and writes an extxyz trajectory with unwrapped positions relative to the cell "
+        "origin (Å; without unwrapped columns or image flags: minimum-image steps between frames), "
+        "element names from the element column or --species and info keys step and time_ps = step "
+        "x --timestep-fs, as mtpflow md writes it.")
     u.add_argument("dump", metavar="DUMP", help="LAMMPS dump (traj.lammpstrj of a lammps-deck run)")
-    u.add_argument("--species", required=True,
+    u.add_argument("--species",
                    help="element of LAMMPS types 1, 2, ... comma-separated (the MTP types 0, 1, ... of "
-                        "lammps-deck; e.g. Li,Al,Cl)")
+                        "lammps-deck; e.g. Li,Al,Cl); needed unless the dump has an element column")
     u.add_argument("--timestep-fs", type=float, required=True, help="MD time step of the run (fs)")
     u.add_argument("--out", required=True, help="trajectory output (.extxyz)")
     u.set_defaults(func=run_lammps_traj)

@@ -9,15 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mtpflow.errors import InputError
-
-
-def _species(text):
-    if text is None:
-        return None
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if not names or len(set(names)) != len(names):
-        raise InputError(f"--species must be distinct element names separated by commas, got {text!r}")
-    return names
+from mtpflow.species import parse_species
 
 
 def register(sub) -> None:
@@ -120,7 +112,7 @@ def cmd_train(args) -> int:
         v = getattr(args, name)
         if not np.isfinite(v) or v < 0:
             raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
-    species = _species(args.species)
+    species = parse_species(args.species)
     if comm.rank == 0:
         _check_outputs(args.out, args.log, args.checkpoint)
     pot = read_mtp(args.init)
@@ -160,31 +152,11 @@ def cmd_train(args) -> int:
                 f"stress {fin[4]:.4f} GPa; {summary['seconds']:.1f} s")
         say(f"wrote {args.out}")
         if valid is not None:
-            metrics, *_ = compute_errors(trained, valid)
+            from mtpflow.train.metrics import compute_errors
+
+            metrics, *_ = compute_errors(trained, valid, args.valid)
             print(format_table(metrics, f"validation ({args.valid})"))
     return 0
-
-
-def predict(pot, configs, path=None):
-    """Energies (eV), forces [(N, 3) eV/Å] and virials (3x3, eV) of each configuration, by the
-    MTP engine (mtpflow.mtp.evaluate.evaluate_batch)."""
-    from mtpflow.mtp.evaluate import evaluate_batch
-
-    if not pot.is_trained:
-        raise InputError("the potential has no coefficients (an untrained template): train it first")
-    res = evaluate_batch(pot, configs, where=path)
-    return (np.array([r.energy for r in res]), [r.forces for r in res],
-            np.array([r.virial for r in res]).reshape(-1, 3, 3))
-
-
-def compute_errors(pot, configs, path=None):
-    from mtpflow.train.metrics import all_metrics, collect_pairs
-
-    if not configs:
-        raise InputError("no configurations: the test file is empty", path)
-    e, forces, w = predict(pot, configs, path)
-    pairs = collect_pairs(configs, e, forces, w)
-    return all_metrics(configs, pairs), pairs, (e, forces, w)
 
 
 def format_table(m: dict, title: str) -> str:
@@ -202,9 +174,10 @@ def cmd_calc_errors(args) -> int:
     from mtpflow.io.atomic import atomic_open
     from mtpflow.io.cfg import read_cfg
     from mtpflow.io.mtp import read_mtp
+    from mtpflow.train.metrics import compute_errors, per_config_errors
 
     _check_outputs(args.json, args.csv)
-    species = _species(args.species)
+    species = parse_species(args.species)
     pot = read_mtp(args.potential)
     _check_species(pot, species, args.potential)
     configs = read_cfg(args.test_cfg)
@@ -215,21 +188,11 @@ def cmd_calc_errors(args) -> int:
             json.dump(metrics, fh, indent=2)
             fh.write("\n")
     if args.csv:
-        from mtpflow.train.loss import EV_A3_TO_GPA
-        voigt = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
         with atomic_open(args.csv, "w") as fh:
             fh.write("config,n_atoms,energy_ref_eV_per_atom,energy_pred_eV_per_atom,"
                      "force_rmse_eV_A,stress_rmse_GPa\n")
-            for k, c in enumerate(configs):
-                n = c.n_atoms
-                er = c.energy / n if c.energy is not None else float("nan")
-                fr = (float(np.sqrt(np.mean((forces[k] - c.forces) ** 2)))
-                      if c.forces is not None else float("nan"))
-                sr = float("nan")
-                if c.plus_stress is not None and c.cell is not None:
-                    d = (w[k][voigt] - c.plus_stress) / c.volume * EV_A3_TO_GPA
-                    sr = float(np.sqrt(np.mean(d * d)))
-                fh.write(f"{k + 1},{n},{er:.12g},{e[k] / n:.12g},{fr:.8g},{sr:.8g}\n")
+            for k, (n, er, ep, fr, sr) in enumerate(per_config_errors(configs, e, forces, w)):
+                fh.write(f"{k + 1},{n},{er:.12g},{ep:.12g},{fr:.8g},{sr:.8g}\n")
     if args.plots:
         from mtpflow.io.atomic import atomic_open
         from mtpflow.report.parity import parity_plots

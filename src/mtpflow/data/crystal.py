@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ase import units
+
 from mtpflow.errors import InputError
 
-AVOGADRO = 6.02214076e23
-AMU_PER_A3_TO_G_CM3 = 1e24 / AVOGADRO  # (g/mol per Å³) -> g/cm³
+AMU_PER_A3_TO_G_CM3 = units._amu * 1e3 * 1e24  # amu per Å³ -> g/cm³ (1 amu in g; 1e24 Å³ per cm³)
 
 
 @dataclass(frozen=True)

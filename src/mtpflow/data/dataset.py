@@ -13,12 +13,10 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from ase.units import GPa
 
 from mtpflow.data.crystal import density_g_cm3
 from mtpflow.errors import InputError
-
-EV_A3_TO_GPA = 160.21766208
-
 
 def feature(config, name: str) -> str | None:
     for key, value in config.features:
@@ -144,7 +142,7 @@ def _row(set_name: str, key: str, configs: list, masses) -> dict:
     e_atom = np.array([c.energy / c.n_atoms for c in configs])
     fnorm = max(float(np.sqrt((c.forces ** 2).sum(axis=1)).max()) if c.n_atoms else 0.0
                 for c in configs)
-    stresses = [c.stress_ase() * EV_A3_TO_GPA for c in configs if c.stress_ase() is not None]
+    stresses = [c.stress_ase() / GPa for c in configs if c.stress_ase() is not None]
     smin = min(float(s.min()) for s in stresses) if stresses else math.nan
     smax = max(float(s.max()) for s in stresses) if stresses else math.nan
     pressure = float(np.mean([-s[:3].mean() for s in stresses])) if stresses else math.nan

@@ -20,8 +20,6 @@ import numpy as np
 from mtpflow.data.crystal import volume_for_density
 from mtpflow.errors import InputError
 
-DEFAULT_VOLUME_FACTORS = (0.5, 1.0, 1.5)
-
 
 def parse_factors(text: str, where: str = "--volume-factors") -> list[float]:
     try:

@@ -109,7 +109,6 @@ class VaspEngine(ReferenceEngine):
 
 
 ENGINES = {"chgnet": ChgnetEngine, "vasp": VaspEngine}
-DEFAULT_ENGINE = "chgnet"
 
 
 def get_engine(name: str, threads: int | None = None) -> ReferenceEngine:

@@ -10,24 +10,6 @@ from mtpflow.errors import InputError
 from mtpflow.structures import Configuration, plus_stress_from_ase
 
 
-def parse_species(text: str | Sequence[str] | None, where: str = "--species") -> list[str] | None:
-    """'Li,Al,Cl' -> ['Li', 'Al', 'Cl'] with each symbol checked against the periodic table."""
-    if text is None:
-        return None
-    from ase.data import atomic_numbers
-
-    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s) for s in text]
-    items = [s for s in items if s]
-    if not items:
-        raise InputError(f"{where} is empty; give the element of each type, e.g. Li,Al,Cl")
-    for s in items:
-        if s not in atomic_numbers or s == "X":
-            raise InputError(f"{where}: unknown element {s!r}; give element symbols like Li,Al,Cl")
-    if len(set(items)) != len(items):
-        raise InputError(f"{where}: an element is listed twice in {','.join(items)}")
-    return items
-
-
 def to_atoms(config: Configuration, species: Sequence[str]):
     """An ase.Atoms with real chemical symbols; energy/forces/stress attached as a
     SinglePointCalculator when present (stress in ASE convention, eV/Å³)."""

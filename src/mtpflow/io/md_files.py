@@ -1,5 +1,6 @@
 """MD files: protocol YAML, trajectory (extxyz, unwrapped) and thermo CSV writers that can resume,
-checkpoints, LAMMPS data files, LAMMPS log (thermo) and dump readers."""
+checkpoints, LAMMPS data files and the LAMMPS log (thermo) reader. LAMMPS dumps are read by
+mtpflow.io.lammps_dump."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+from ase import units
 
 from mtpflow.errors import InputError
 from mtpflow.io.atomic import atomic_open, check_writable
 
 THERMO_COLUMNS = ("step", "time_ps", "temperature_K", "potential_energy_eV", "kinetic_energy_eV",
                   "total_energy_eV", "pressure_GPa", "volume_A3")
-BAR_TO_GPA = 1e-4
+BAR_TO_GPA = units.bar / units.GPa
 
 
 # -- protocol -------------------------------------------------------------------------------------
@@ -277,71 +279,3 @@ def lammps_thermo_rows(log: dict[str, np.ndarray]) -> np.ndarray:
     out = np.column_stack([log[c] for c in need])
     out[:, 6] *= BAR_TO_GPA
     return out
-
-
-def read_lammps_dump(path) -> list[dict]:
-    """Frames of a `dump custom` file with id type and xu yu zu (or x y z ix iy iz): each a dict
-    step, cell (3x3, LAMMPS orientation), types (LAMMPS 1..S), positions (unwrapped, Å, sorted by
-    id). After a restart, frames that were written again replace the earlier ones."""
-    path = Path(path)
-    frames: list[dict] = []
-    try:
-        fh = open(path)
-    except OSError as exc:
-        raise InputError(f"cannot read the LAMMPS dump ({exc.strerror})", path) from None
-    with fh:
-        line_no = 0
-
-        def nxt():
-            nonlocal line_no
-            line_no += 1
-            line = fh.readline()
-            if not line:
-                raise InputError("the dump ends inside a frame (truncated by a killed run?)", path, line_no)
-            return line
-
-        while True:
-            line = fh.readline()
-            line_no += 1
-            if not line:
-                break
-            if not line.startswith("ITEM: TIMESTEP"):
-                raise InputError(f"expected 'ITEM: TIMESTEP', found {line.strip()[:40]!r}", path, line_no)
-            try:
-                step = int(nxt())
-                nxt()
-                n = int(nxt())
-                bounds_head = nxt()
-                b = np.array([[float(x) for x in nxt().split()] for _ in range(3)])
-                head = nxt().split()[2:]
-                data = np.loadtxt([nxt() for _ in range(n)], ndmin=2)
-            except ValueError as exc:
-                raise InputError(f"unreadable dump frame ({exc})", path, line_no) from None
-            if "xy" in bounds_head:
-                xy, xz, yz = b[:, 2]
-                xlo = b[0, 0] - min(0.0, xy, xz, xy + xz)
-                xhi = b[0, 1] - max(0.0, xy, xz, xy + xz)
-                ylo, yhi = b[1, 0] - min(0.0, yz), b[1, 1] - max(0.0, yz)
-                zlo, zhi = b[2, 0], b[2, 1]
-            else:
-                xy = xz = yz = 0.0
-                (xlo, xhi), (ylo, yhi), (zlo, zhi) = b[:, :2]
-            cell = np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, zhi - zlo]])
-            col = {c: k for k, c in enumerate(head)}
-            if "id" not in col or "type" not in col:
-                raise InputError("the dump needs columns id and type", path, line_no)
-            order = np.argsort(data[:, col["id"]])
-            data = data[order]
-            if all(c in col for c in ("xu", "yu", "zu")):
-                pos = data[:, [col["xu"], col["yu"], col["zu"]]]
-            elif all(c in col for c in ("x", "y", "z", "ix", "iy", "iz")):
-                pos = data[:, [col["x"], col["y"], col["z"]]] + data[:, [col["ix"], col["iy"], col["iz"]]] @ cell
-            else:
-                raise InputError("the dump needs xu yu zu or x y z ix iy iz (unwrapped positions)",
-                                 path, line_no)
-            frame = dict(step=step, cell=cell, origin=np.array([xlo, ylo, zlo]),
-                         ids=data[:, col["id"]].astype(np.int64),
-                         types=data[:, col["type"]].astype(np.int64), positions=pos)
-            frames = frames[:_drop_rerun([f["step"] for f in frames], step)]
-            frames.append(frame)
-    return frames

@@ -35,6 +35,7 @@ import numpy as np
 from mtpflow.errors import InputError
 from mtpflow.io.atomic import atomic_open
 from mtpflow.mtp.potential import MTPPotential, SelectionState
+from mtpflow.species import parse_species
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _OLD_META_PREFIX = "#mtpflow "  # metadata lines of files written before the potential_name token
@@ -261,7 +262,7 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         potential_name=name,
         potential_tag=get("potential_tag", str, "", required=False),
         radial_basis_type=btype,
-        species=species,
+        species=parse_species(species, "the potential's species metadata", path) if species else None,
         metadata=meta,
         write_scaling="scaling" in fields,
     )

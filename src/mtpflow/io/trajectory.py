@@ -13,16 +13,17 @@ positions pass through unchanged). Unwrapping uses every frame in the file, even
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import warnings
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 
 import numpy as np
 
 from mtpflow.errors import InputError
+from mtpflow.io.lammps_dump import LammpsDump, open_text
 
 
 class TrajectoryWarning(UserWarning):
@@ -83,16 +84,11 @@ class _Frame:
     time_ps: float | None
     step: int | None
     line: int               # first line of the frame (1-based)
-
-
-def _open(path):
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rt")
-    return open(path, "r")
+    index: int = 0          # 0-based frame index in the file
 
 
 def detect_format(path) -> str:
-    with _open(path) as fh:
+    with open_text(path, "trajectory") as fh:
         for line in fh:
             s = line.strip()
             if not s:
@@ -110,183 +106,225 @@ def detect_format(path) -> str:
 _KV = re.compile(r'([A-Za-z_][\w\-]*)\s*=\s*("([^"]*)"|\{[^}]*\}|\S+)')
 
 
-def _parse_comment(comment, path, line):
+def _parse_comment(comment, path, line, where):
     info = {}
     for m in _KV.finditer(comment):
         info[m.group(1)] = m.group(3) if m.group(3) is not None else m.group(2)
     lat = info.get("Lattice")
     if lat is None:
-        raise InputError("extxyz frame has no Lattice=\"...\"; the analysis needs the periodic "
-                         "cell (write frames with ase.io.write(..., format='extxyz'))", path, line)
+        raise InputError(f"{where}: no Lattice=\"...\"; the analysis needs the periodic cell "
+                         "(write frames with ase.io.write(..., format='extxyz'))", path, line)
     try:
         cell = np.array(lat.split(), dtype=float).reshape(3, 3)
     except ValueError:
-        raise InputError(f"Lattice must hold 9 numbers, got {lat!r}", path, line) from None
+        raise InputError(f"{where}: Lattice must hold 9 numbers, got {lat!r}", path, line) from None
     props = info.get("Properties", "species:S:1:pos:R:3").split(":")
     cols, col = {}, 0
-    for k in range(0, len(props) - 2, 3):
-        cols[props[k]] = col
-        col += int(props[k + 2])
+    try:
+        for k in range(0, len(props) - 2, 3):
+            cols[props[k]] = col
+            col += int(props[k + 2])
+    except ValueError:
+        raise InputError(f"{where}: cannot read Properties={':'.join(props)!r}", path, line) from None
     if "pos" not in cols or "species" not in cols:
-        raise InputError("extxyz Properties must contain species and pos", path, line)
+        raise InputError(f"{where}: extxyz Properties must contain species and pos", path, line)
     return info, cell, cols["species"], cols["pos"], col
 
 
+def _count(text):
+    t = text.strip()
+    return int(t) if t.isdigit() else None
+
+
+def _short_frame(lines):
+    """Index of the next frame's atom-count line inside `lines` (a frame short of atom lines
+    swallowed the next frame's header), or None."""
+    for k, ln in enumerate(lines[:-1]):
+        if _count(ln) is not None and "Lattice" in lines[k + 1]:
+            return k
+    return None
+
+
+def _info_number(info, key, cast, where, path, line):
+    v = info.get(key)
+    if v is None:
+        return None
+    try:
+        x = cast(float(v))
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{where}: {key}={v!r} is not a number", path, line) from None
+    if not np.isfinite(x):
+        raise InputError(f"{where}: {key}={v!r} is not a finite number", path, line)
+    return x
+
+
 def _iter_extxyz(path, species, state):
+    """Frames of an extended XYZ file. A frame with fewer atom lines than its count, extra lines,
+    a wrong number of values in a line, or non-numeric positions is an InputError naming the frame
+    and the line; only a truncated last frame is dropped (with a warning naming it)."""
     line_no = 0
-    sel = None
-    with _open(path) as fh:
+    index = 0
+    pending = None
+    getters = None
+    with open_text(path, "extended XYZ trajectory") as fh:
         while True:
-            header = fh.readline()
+            header = pending if pending is not None else fh.readline()
+            if pending is None and header:
+                line_no += 1
+            pending = None
+            while header and not header.strip():
+                header = fh.readline()
+                line_no += 1 if header else 0
             if not header:
                 return
-            line_no += 1
-            if not header.strip():
-                continue
             start = line_no
-            try:
-                natoms = int(header)
-            except ValueError:
-                raise InputError(f"expected the number of atoms, got {header.strip()[:40]!r}",
-                                 path, start) from None
+            where = f"frame {index}"
+            natoms = _count(header)
+            if natoms is None:
+                raise InputError(f"{where}: expected the number of atoms, got "
+                                 f"{header.strip()[:40]!r}", path, start)
             comment = fh.readline()
-            lines = list(islice(fh, natoms))
-            line_no += 1 + len(lines)
-            complete = bool(comment) and len(lines) == natoms
-            info, cell, sp_col, pos_col, ncols = (None,) * 5
-            if complete:
-                info, cell, sp_col, pos_col, ncols = _parse_comment(comment, path, start + 1)
-                complete = len(lines[-1].split()) >= ncols
-            if not complete:
-                state["truncated"] = (f"last frame (line {start}) is truncated: {len(lines)} of "
-                                      f"{natoms} atom lines; skipped it")
+            lines = list(islice(fh, natoms)) if comment else []
+            line_no += bool(comment) + len(lines)
+            cut = bool(lines) and not lines[-1].endswith("\n") or (comment and not comment.endswith("\n"))
+            if not comment or len(lines) < natoms or cut:
+                k = _short_frame(lines)
+                if k is not None:
+                    raise InputError(f"{where}: {k} of {natoms} atom lines (the next frame starts at "
+                                     f"line {start + 2 + k}); repair or cut the file there", path, start)
+                got = f"{len(lines)} of {natoms} atom lines" if comment else "no comment line"
+                state["truncated"] = (f"the last frame ({where}, line {start}) is truncated ({got}"
+                                      f"{', its last line is cut' if cut else ''}); skipped it")
                 return
-            if sel is None:
+            pending = fh.readline()
+            if pending:
+                line_no += 1
+                if pending.strip() and _count(pending) is None:
+                    k = _short_frame(lines + [pending])
+                    msg = (f"{k} of {natoms} atom lines (the next frame starts at line "
+                           f"{start + 2 + k})" if k is not None else
+                           f"more lines than its {natoms} atoms (line {line_no} is not the next "
+                           "frame's atom count)")
+                    raise InputError(f"{where}: {msg}; repair or cut the file there", path, start)
+            info, cell, sp_col, pos_col, ncols = _parse_comment(comment, path, start + 1, where)
+            tok = "".join(lines).split()
+            if len(tok) != natoms * ncols:
+                bad = next((k for k, ln in enumerate(lines) if len(ln.split()) != ncols), 0)
+                raise InputError(f"{where}: an atom line does not hold the {ncols} values its "
+                                 "Properties name", path, start + 2 + bad)
+            if getters is None:
                 state["frame_chars"] = len(header) + len(comment) + sum(map(len, lines))
-                symbols = [ln.split()[sp_col] for ln in lines]
+                symbols = tok[sp_col::ncols]
                 labels, counts = np.unique(symbols, return_counts=True)
                 state["composition"] = {str(a): int(b) for a, b in zip(labels, counts)}
-                sel = [i for i, s in enumerate(symbols) if s == species]
-                if not sel:
+                sel = np.array([i for i, s in enumerate(symbols) if s == species], dtype=np.int64)
+                if not sel.size:
                     raise InputError(f"species {species!r} not in the first frame; present: "
                                      f"{', '.join(state['composition'])} (use --species with one "
                                      "of these)", path, start)
-                state["indices"] = np.array(sel)
+                state["indices"] = sel
                 state["n_atoms"] = natoms
+                sp_idx = sel * ncols + sp_col
+                pos_idx = (sel[:, None] * ncols + pos_col + np.arange(3)[None, :]).ravel()
+                getters = (ncols, _getter(sp_idx), _getter(pos_idx), pos_idx)
             elif natoms != state["n_atoms"]:
-                raise InputError(f"frame has {natoms} atoms, the first frame {state['n_atoms']}; "
+                raise InputError(f"{where}: {natoms} atoms, the first frame {state['n_atoms']}; "
                                  "the analysis needs a fixed set of atoms", path, start)
-            rows = np.array(" ".join([lines[i] for i in sel]).split()).reshape(len(sel), -1)
-            if not (rows[:, sp_col] == species).all():
-                raise InputError(f"the atoms of species {species!r} changed order or identity; "
-                                 "write frames in a fixed atom order", path, start)
-            t = info.get("time_ps")
-            step = info.get("step")
-            yield _Frame(cell, np.zeros(3), rows[:, pos_col:pos_col + 3].astype(float), "cart",
-                         None, None if t is None else float(t),
-                         None if step is None else int(float(step)), start)
+            if getters[0] != ncols:
+                raise InputError(f"{where}: Properties differ from the first frame's", path, start + 1)
+            names = getters[1](tok)
+            if names.count(species) != len(names):
+                raise InputError(f"{where}: the atoms of species {species!r} changed order or "
+                                 "identity; write frames in a fixed atom order", path, start)
+            vals = getters[2](tok)
+            try:
+                coords = np.array(vals, dtype=np.float64).reshape(-1, 3)
+                ok = np.isfinite(coords).all()
+            except ValueError:
+                ok = False
+            if not ok:
+                j = _first_bad_number(vals)
+                raise InputError(f"{where}: position {vals[j]!r} is not a finite number", path,
+                                 start + 2 + int(getters[3][j]) // ncols)
+            t = _info_number(info, "time_ps", float, where, path, start + 1)
+            step = _info_number(info, "step", int, where, path, start + 1)
+            yield _Frame(cell, np.zeros(3), coords, "cart", None, t, step, start, index)
+            index += 1
 
 
-# ----------------------------------------------------------------------------- LAMMPS dump
-def _lammps_box(lines, header, path, line):
-    b = np.array(" ".join(lines).split(), dtype=float).reshape(3, -1)
-    if "abc" in header:
-        raise InputError("general triclinic 'BOX BOUNDS abc origin' dumps are not supported; "
-                         "write restricted triclinic (xy xz yz)", path, line)
-    xy = xz = yz = 0.0
-    if b.shape[1] == 3:
-        xy, xz, yz = b[0, 2], b[1, 2], b[2, 2]
-    xlo = b[0, 0] - min(0.0, xy, xz, xy + xz)
-    xhi = b[0, 1] - max(0.0, xy, xz, xy + xz)
-    ylo = b[1, 0] - min(0.0, yz)
-    yhi = b[1, 1] - max(0.0, yz)
-    cell = np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, b[2, 1] - b[2, 0]]])
-    return cell, np.array([xlo, ylo, b[2, 0]])
+def _getter(idx):
+    idx = [int(i) for i in idx]
+    if len(idx) == 1:
+        return lambda tok: (tok[idx[0]],)
+    return itemgetter(*idx)
+
+
+def _first_bad_number(vals):
+    for j, v in enumerate(vals):
+        try:
+            if np.isfinite(float(v)):
+                continue
+        except ValueError:
+            pass
+        return j
+    return 0
 
 
 def _iter_lammps(path, species, state):
-    line_no = 0
-    sel_ids = None
-    prev_ids = None
-    with _open(path) as fh:
-        while True:
-            item = fh.readline()
-            if not item:
-                return
-            line_no += 1
-            if not item.strip():
-                continue
-            start = line_no
-            head = list(islice(fh, 8))
-            line_no += len(head)
-            if len(head) < 8:
-                state["truncated"] = f"last frame (line {start}) has an incomplete header; skipped it"
-                return
-            if not item.startswith("ITEM: TIMESTEP") or not head[1].startswith("ITEM: NUMBER"):
-                raise InputError("expected 'ITEM: TIMESTEP' then 'ITEM: NUMBER OF ATOMS'", path,
-                                 start)
-            step = int(head[0])
-            natoms = int(head[2])
-            cell, origin = _lammps_box(head[4:7], head[3], path, start + 4)
-            columns = head[7].split()[2:]
-            lines = list(islice(fh, natoms))
-            line_no += len(lines)
-            if len(lines) < natoms or len(lines[-1].split()) < len(columns):
-                state["truncated"] = (f"last frame (line {start}, step {step}) is truncated: "
-                                      f"{len(lines)} of {natoms} atom lines; skipped it")
-                return
-            col = {c: k for k, c in enumerate(columns)}
-            rows = np.array(" ".join(lines).split()).reshape(natoms, -1)
-            if "id" not in col:
-                raise InputError("LAMMPS dump needs an 'id' column", path, start + 8)
-            ids = rows[:, col["id"]].astype(np.int64)
-            if sel_ids is None:
-                label_col = col.get("element", col.get("type"))
-                if label_col is None:
-                    raise InputError("LAMMPS dump needs a 'type' or 'element' column", path,
-                                     start + 8)
-                labels = rows[:, label_col]
-                if "element" in col and species.isdigit() and "type" in col:
-                    labels = rows[:, col["type"]]
-                u, counts = np.unique(labels, return_counts=True)
-                state["composition"] = {str(a): int(b) for a, b in zip(u, counts)}
-                mask = labels == species
-                if not mask.any():
-                    kind = "element" if "element" in col and not species.isdigit() else "type"
-                    raise InputError(f"species {species!r} not in the first frame; {kind}s "
-                                     f"present: {', '.join(state['composition'])} (--species takes "
-                                     "an element when the dump has an element column, otherwise "
-                                     "a type number)", path, start)
-                sel_ids = np.sort(ids[mask])
-                state["frame_chars"] = len(item) + sum(map(len, head)) + sum(map(len, lines))
-                state["indices"] = sel_ids
-                state["n_atoms"] = natoms
-                state["label_col"] = col["type"] if species.isdigit() else label_col
-            if prev_ids is None or not np.array_equal(ids, prev_ids):
-                lookup = np.full(ids.max() + 1, -1, dtype=np.int64)
-                lookup[ids] = np.arange(natoms)
-                if sel_ids.max() >= lookup.size or (lookup[sel_ids] < 0).any():
-                    raise InputError("atoms of the selected species are missing from this frame",
-                                     path, start)
-                sel_rows = lookup[sel_ids]
-                prev_ids = ids
-            r = rows[sel_rows]
-            if not (r[:, state["label_col"]] == species).all():
-                raise InputError(f"an atom id changed species (not {species!r} any more)", path,
-                                 start)
-            images = None
-            if all(c in col for c in ("ix", "iy", "iz")):
-                images = r[:, [col["ix"], col["iy"], col["iz"]]].astype(float)
-            for names, kind in ((("xu", "yu", "zu"), "cart_unwrapped"),
-                                (("xsu", "ysu", "zsu"), "frac_unwrapped"),
-                                (("x", "y", "z"), "cart"), (("xs", "ys", "zs"), "frac")):
-                if all(c in col for c in names):
-                    coords = r[:, [col[c] for c in names]].astype(float)
-                    break
-            else:
-                raise InputError("LAMMPS dump needs position columns x y z, xu yu zu, xs ys zs "
-                                 "or xsu ysu zsu", path, start + 8)
-            yield _Frame(cell, origin, coords, kind, images, None, step, start)
+    dump = LammpsDump(path)
+    state["notes"] = dump.notes
+    state["n_frames"] = dump.n_frames
+    yield from dump.frames(species)
+    state.update(indices=dump.ids, composition=dump.composition, n_atoms=dump.n_atoms)
+
+
+# ----------------------------------------------------------------------------------- unwrap
+class Unwrapper:
+    """Unwrapped Cartesian positions (Å, the file's frame of reference) of successive frames:
+    image flags when the frame has them; unwrapped columns (xu, xsu) as they are; otherwise
+    minimum-image steps in fractional coordinates from the previous frame (valid when no atom
+    moves more than half a box length between frames). `method` names what was used and
+    `max_jump` = (largest fractional minimum-image step, frame) for the warning."""
+
+    def __init__(self, path=""):
+        self.path = path
+        self.method = None
+        self.max_jump = (0.0, 0)
+        self._cell = self._inv = None
+        self._prev_frac = self._unwrapped = None
+        self._n = 0
+
+    def __call__(self, fr) -> np.ndarray:
+        if self._cell is None or (fr.cell is not self._cell and not np.array_equal(fr.cell, self._cell)):
+            if abs(np.linalg.det(fr.cell)) < 1e-9:
+                raise InputError(f"frame {fr.index}: the cell is singular (zero volume)", self.path,
+                                 fr.line)
+            self._inv = np.linalg.inv(fr.cell)
+            self._cell = fr.cell
+        n = self._n
+        self._n += 1
+        if fr.kind == "cart_unwrapped":
+            self.method = "unwrapped columns xu yu zu"
+            return fr.coords
+        if fr.kind == "frac_unwrapped":
+            self.method = "unwrapped scaled columns xsu ysu zsu"
+            return fr.coords @ fr.cell + fr.origin
+        frac = (fr.coords - fr.origin) @ self._inv if fr.kind == "cart" else fr.coords
+        if fr.images is not None:
+            self.method = "image flags ix iy iz"
+            return (frac + fr.images) @ fr.cell + fr.origin
+        if self._prev_frac is None:
+            self._unwrapped = frac.copy()
+        else:
+            d = frac - self._prev_frac
+            d -= np.rint(d)
+            jump = float(np.abs(d).max()) if d.size else 0.0
+            if jump > self.max_jump[0]:
+                self.max_jump = (jump, n)
+            self._unwrapped += d
+        self._prev_frac = frac
+        self.method = "minimum image frame to frame in fractional coordinates"
+        return self._unwrapped @ fr.cell + fr.origin
 
 
 # ----------------------------------------------------------------------------------- reader
@@ -296,7 +334,8 @@ def read_species_trajectory(path, species, *, frame_interval_fs=None, every=1, f
 
     Times: `time_ps` of extxyz frames when present (must increase in equal steps); otherwise
     `frame_interval_fs` (the time between stored frames) is required. `every` keeps every k-th
-    frame. A truncated last frame is skipped with a TrajectoryWarning; bad input raises InputError.
+    frame. A truncated last frame is skipped, and LAMMPS frames a restarted run wrote again are
+    dropped, each with a TrajectoryWarning; any other bad input raises InputError.
     """
     path = str(path)
     if not os.path.exists(path):
@@ -312,56 +351,21 @@ def read_species_trajectory(path, species, *, frame_interval_fs=None, every=1, f
     buf = None
     n_read = n_kept = 0
     times, steps, volumes = [], [], []
-    cell0 = inv = cell_prev = None
-    prev_frac = unwrapped = None
-    method = None
-    max_jump = (0.0, 0)
+    cell0 = None
+    unwrap = Unwrapper(path)
     max_cell_change = (0.0, 0)
     for fr in it(path, species, state):
-        if fr.cell is not cell_prev and (cell_prev is None or not np.array_equal(fr.cell, cell_prev)):
-            det = np.linalg.det(fr.cell)
-            if abs(det) < 1e-9:
-                raise InputError("cell is singular (zero volume)", path, fr.line)
-            inv = np.linalg.inv(fr.cell)
-            cell_prev = fr.cell
+        cart = unwrap(fr)
         if cell0 is None:
             cell0 = fr.cell.copy()
         else:
             change = float(np.abs(fr.cell - cell0).max() / np.abs(cell0).max())
             if change > max_cell_change[0]:
                 max_cell_change = (change, n_read)
-        if fr.kind == "cart":
-            frac = (fr.coords - fr.origin) @ inv
-        elif fr.kind == "frac" or fr.kind == "frac_unwrapped":
-            frac = fr.coords
-        else:
-            frac = None
-        if fr.kind == "cart_unwrapped":
-            cart = fr.coords
-            method = "unwrapped columns xu yu zu"
-        elif fr.kind == "frac_unwrapped":
-            cart = frac @ fr.cell
-            method = "unwrapped scaled columns xsu ysu zsu"
-        elif fr.images is not None:
-            cart = (frac + fr.images) @ fr.cell
-            method = "image flags ix iy iz"
-        else:
-            if prev_frac is None:
-                unwrapped = frac.copy()
-            else:
-                d = frac - prev_frac
-                d -= np.rint(d)
-                jump = float(np.abs(d).max())
-                if jump > max_jump[0]:
-                    max_jump = (jump, n_read)
-                unwrapped += d
-            prev_frac = frac
-            cart = unwrapped @ fr.cell
-            method = "minimum image frame to frame in fractional coordinates"
         if n_read % every == 0:
             if buf is None:
-                est = _estimate_frames(path, fr, state) // every + 2
-                buf = np.empty((est, cart.shape[0], 3))
+                est = (state["n_frames"] if "n_frames" in state else _estimate_frames(path, state))
+                buf = np.empty((est // every + 2, cart.shape[0], 3))
             if n_kept == buf.shape[0]:
                 buf = np.concatenate([buf, np.empty((buf.shape[0] // 2 + 2,) + buf.shape[1:])])
             buf[n_kept] = cart
@@ -370,11 +374,14 @@ def read_species_trajectory(path, species, *, frame_interval_fs=None, every=1, f
             volumes.append(abs(np.linalg.det(fr.cell)))
             n_kept += 1
         n_read += 1
+    for note in state.get("notes", []):
+        warnings.warn(f"{path}: {note}", TrajectoryWarning, stacklevel=2)
     if "truncated" in state:
         warnings.warn(f"{path}: {state['truncated']}", TrajectoryWarning, stacklevel=2)
     if n_kept < 2:
         raise InputError(f"needs at least 2 frames after --every {every}; found {n_kept} "
                          f"(of {n_read} in the file)", path)
+    max_jump = unwrap.max_jump
     if max_jump[0] > max_half_box_fraction:
         warnings.warn(f"{path}: an ion of {species} moved {max_jump[0]:.2f} box lengths between "
                       f"frames {max_jump[1] - 1} and {max_jump[1]}; minimum-image unwrapping may be "
@@ -391,11 +398,11 @@ def read_species_trajectory(path, species, *, frame_interval_fs=None, every=1, f
         positions=buf[:n_kept], times_ps=times_ps, dt_ps=dt_ps, cell=cell0, species=species,
         volume_A3=float(np.mean(volumes)), indices=state.get("indices"),
         composition=state.get("composition", {}), n_atoms=state.get("n_atoms", 0),
-        n_frames_read=n_read, every=every, path=path, format=fmt, unwrap_method=method,
+        n_frames_read=n_read, every=every, path=path, format=fmt, unwrap_method=unwrap.method,
         cell_changed=cell_changed)
 
 
-def _estimate_frames(path, frame, state):
+def _estimate_frames(path, state):
     if path.endswith(".gz"):
         return 1024
     # frames are near-constant in size: preallocate for the whole file, grow if it was short

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ase import units
 
 from mtpflow.errors import InputError
 
-KBAR_TO_EV_A3 = 0.1 / 160.21766208  # 1 kBar = 0.1 GPa; 1 eV/Å³ = 160.21766208 GPa
+KBAR_TO_EV_A3 = 1e3 * units.bar  # 1 kBar = 1000 bar, in ASE's eV/Å³
 
 
 @dataclass

@@ -5,18 +5,20 @@ alternating restart files instead. Each stage is `run <end> upto start <a> stop 
 fix ID, so after a restart the stages already done are skipped, a temperature ramp resumes at the
 right fraction, and the thermostat state stored in the restart file goes to the right fix. Thermo
 rows go to the log (appended across restarts), frames to a `dump custom` with unwrapped
-coordinates (xu yu zu) appended across restarts; mtpflow.io.md_files.read_lammps_log/_dump drop
-the rows a restarted job wrote twice.
+coordinates (xu yu zu) appended across restarts; mtpflow.io.md_files.read_lammps_log and
+mtpflow.io.lammps_dump drop the rows and frames a restarted job wrote twice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ase import units
+
 from mtpflow.errors import InputError
 from mtpflow.md.protocol import Protocol
 
-BAR_PER_GPA = 1e4
+BAR_PER_GPA = units.GPa / units.bar
 
 
 @dataclass

@@ -13,7 +13,7 @@ from mtpflow.errors import InputError
 def resolve_species(pot, species: str | Sequence[str] | None, where=None) -> list[str]:
     """The element of each type: `species` where given (checked against the potential's own list
     and species_count), else the potential's metadata; InputError if neither names them."""
-    from mtpflow.io.ase_bridge import parse_species
+    from mtpflow.species import parse_species
 
     given = parse_species(species) if species is not None else None
     own = list(pot.species) if pot.species else None
@@ -55,14 +55,6 @@ class MTPCalculator(Calculator):
         self.species = resolve_species(potential, species, where)
         self._index = {s: k for k, s in enumerate(self.species)}
         self._tables = build_tables(potential)
-        self.last_result = None
-
-    def refresh(self) -> None:
-        """Rebuild the kernel tables after the potential's coefficients were changed in place."""
-        from mtpflow.mtp.evaluate import build_tables
-
-        self._tables = build_tables(self.potential)
-        self.reset()
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -82,7 +74,6 @@ class MTPCalculator(Calculator):
         cell = np.array(atoms.cell[:]) if pbc.all() else None
         res = evaluate(self.potential, positions=atoms.positions, types=types, cell=cell,
                        tables=self._tables)
-        self.last_result = res
         self.results = {
             "energy": res.energy,
             "free_energy": res.energy,

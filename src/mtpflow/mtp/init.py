@@ -19,18 +19,15 @@ import numpy as np
 from mtpflow.errors import InputError
 from mtpflow.mtp.basis import MLIP_MAX_MU, generate_basis, radial_funcs_count_for
 from mtpflow.mtp.potential import MTPPotential
+from mtpflow.species import parse_species
 
 
-def _species(species) -> tuple[int, list[str] | None]:
+def _count_and_names(species) -> tuple[int, list[str] | None]:
     if isinstance(species, (int, np.integer)):
         if species < 1:
             raise InputError(f"species count must be >= 1, got {species}")
         return int(species), None
-    names = [str(s).strip() for s in species]
-    if not names or any(not n for n in names):
-        raise InputError(f"species must be a non-empty list of element names, got {species!r}")
-    if len(set(names)) != len(names):
-        raise InputError(f"species {names} name an element twice")
+    names = parse_species(species, "species")
     return len(names), names
 
 
@@ -95,7 +92,7 @@ def init_potential(level: int, species: Sequence[str] | int, min_dist: float, ma
     species: element names (stored as mtpflow metadata) or just a count. radial_funcs_count: None for
     MLIP's rule (min(floor((level-2)/4), 5) + 1); a smaller R drops moments with mu >= R (a smaller
     basis); a larger R only adds radial functions no basic moment uses."""
-    n_species, names = _species(species)
+    n_species, names = _count_and_names(species)
     _check_dists(min_dist, max_dist, radial_basis_size)
     if int(level) < 2:
         raise InputError(f"the MTP level must be >= 2, got {level}")
@@ -127,7 +124,7 @@ def from_template(template: MTPPotential, species: Sequence[str] | int, min_dist
                   radial_scale: float = 1.0, moment_scale: float = 1e-3) -> MTPPotential:
     """A copy of an MLIP template (its tables unchanged) with species_count, distances and, if given,
     radial_basis_size set; any coefficients of the template are dropped (or randomised)."""
-    n_species, names = _species(species)
+    n_species, names = _count_and_names(species)
     rbs = template.radial_basis_size if radial_basis_size is None else int(radial_basis_size)
     _check_dists(min_dist, max_dist, rbs)
     pot = template.copy()

@@ -15,13 +15,11 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+from ase.units import GPa
 
 from mtpflow.errors import InputError
 from mtpflow.train import parallel
 from mtpflow.train.kernels import loss_grad_kernel
-
-EV_A3_TO_GPA = 160.21766208
-
 
 @dataclass
 class LossWeights:
@@ -203,7 +201,7 @@ def _chunk_stats(data: PackedSet, e_out, f_out, w_out):
             st[ch, 2] += float(np.sum((f_out[a0:a1] - data.f_ref[a0:a1]) ** 2))
             st[ch, 3] += 3 * n
         if data.has_s[k]:
-            d = (w_out[k][iu] - data.w_ref[k][iu]) / data.volume[k] * EV_A3_TO_GPA
+            d = (w_out[k][iu] - data.w_ref[k][iu]) / data.volume[k] / GPa
             st[ch, 4] += float(np.sum(d * d))
             st[ch, 5] += 6
     return st

@@ -1,13 +1,60 @@
 """Validation metrics (MAE, RMSE, R², max |error|) for energies per atom, force components and
-stress components, as `mtpflow calc-errors` reports them."""
+stress components, as `mtpflow calc-errors` reports them, and the predictions they compare.
+
+    predict(pot, configs)            energies (eV), forces (eV/Å), virials (3x3, eV) by the MTP engine
+    compute_errors(pot, configs)     (metrics, pairs, predictions) of a trained potential on a set
+    per_config_errors(configs, ...)  one row per configuration (calc-errors --csv)
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from ase.units import GPa
 
-from mtpflow.train.loss import EV_A3_TO_GPA
+from mtpflow.errors import InputError
 
 _VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
+
+
+def predict(pot, configs, path=None):
+    """Energies (eV), forces [(N, 3) eV/Å] and virials (3x3, eV) of each configuration, by the
+    MTP engine (mtpflow.mtp.evaluate.evaluate_batch). `path` names the configurations' file in
+    errors."""
+    from mtpflow.mtp.evaluate import evaluate_batch
+
+    if not pot.is_trained:
+        raise InputError("the potential has no coefficients (an untrained template): train it first")
+    res = evaluate_batch(pot, configs, where=path)
+    return (np.array([r.energy for r in res]), [r.forces for r in res],
+            np.array([r.virial for r in res]).reshape(-1, 3, 3))
+
+
+def compute_errors(pot, configs, path=None):
+    """(metrics as all_metrics returns them, pairs as collect_pairs returns them, (energies,
+    forces, virials) predicted) of potential `pot` on `configs` (read from `path`)."""
+    if not configs:
+        raise InputError("no configurations: the test file is empty", path)
+    e, forces, w = predict(pot, configs, path)
+    pairs = collect_pairs(configs, e, forces, w)
+    return all_metrics(configs, pairs), pairs, (e, forces, w)
+
+
+def per_config_errors(configs, energies, forces_list, virials):
+    """One tuple per configuration: (n_atoms, reference and predicted energy per atom in eV/atom,
+    force-component RMSE in eV/Å, stress-component RMSE in GPa); NaN where the configuration has
+    no reference for that quantity."""
+    rows = []
+    for k, c in enumerate(configs):
+        n = c.n_atoms
+        er = c.energy / n if c.energy is not None else float("nan")
+        fr = (float(np.sqrt(np.mean((forces_list[k] - c.forces) ** 2)))
+              if c.forces is not None else float("nan"))
+        sr = float("nan")
+        if c.plus_stress is not None and c.cell is not None:
+            d = (virials[k][_VOIGT] - c.plus_stress) / c.volume / GPa
+            sr = float(np.sqrt(np.mean(d * d)))
+        rows.append((n, er, energies[k] / n, fr, sr))
+    return rows
 
 
 def error_metrics(pred, ref) -> dict:
@@ -39,8 +86,8 @@ def collect_pairs(configs, energies, forces_list, virials):
             f_r.append(c.forces.ravel())
         if c.plus_stress is not None and c.cell is not None:
             v = c.volume
-            s_p.append(-virials[k][_VOIGT] / v * EV_A3_TO_GPA)
-            s_r.append(-c.plus_stress / v * EV_A3_TO_GPA)
+            s_p.append(-virials[k][_VOIGT] / v / GPa)
+            s_r.append(-c.plus_stress / v / GPa)
     cat = (lambda x: np.concatenate(x) if x else np.zeros(0))
     return {"energy_per_atom": (np.array(e_p), np.array(e_r)), "forces": (cat(f_p), cat(f_r)),
             "stress": (cat(s_p), cat(s_r))}

@@ -118,10 +118,3 @@ def _seq_sum(rows, shape=None, total=None):
             total += r
     return total
 
-
-def gather_concat(comm, local: np.ndarray) -> np.ndarray:
-    """Concatenate per-rank arrays in rank order (e.g. per-configuration results) on every rank."""
-    if comm.size == 1:
-        return local
-    parts = comm.comm.allgather(local)
-    return np.concatenate(parts, axis=0)

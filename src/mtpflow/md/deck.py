@@ -17,12 +17,17 @@ from mtpflow.errors import InputError
 from mtpflow.md.protocol import Protocol
 
 BAR_PER_GPA = 1e4
+# The deck's last line prints this to its log: a log without it is a run stopped early.
+COMPLETE_MARKER = "mtpflow: protocol complete"
+# Steps between restart files when neither --restart-every nor the protocol's checkpoint_every is set.
+DEFAULT_RESTART_EVERY = 10000
 
 
 @dataclass
 class DeckFiles:
     """File names the deck refers to (relative to the folder LAMMPS runs in)."""
 
+    deck: str = "in.lammps"
     data: str = "data.lammps"
     potential: str = "potential.almtp"
     log: str = "md.log"
@@ -76,7 +81,7 @@ def make_deck(protocol: Protocol, species, masses, files: DeckFiles, pair_style:
               title: str = "") -> str:
     """The text of in.lammps for `protocol` (units metal, atom_style atomic)."""
     p = protocol
-    restart_every = restart_every or p.checkpoint_every or 10000
+    restart_every = restart_every or p.checkpoint_every or DEFAULT_RESTART_EVERY
     t0 = p.start_temperature_K()
     lines = [
         f"# mtpflow LAMMPS deck{': ' + title if title else ''}",
@@ -134,5 +139,5 @@ def make_deck(protocol: Protocol, species, masses, files: DeckFiles, pair_style:
         lines += [f'if "${{now}} < {b}" then "run {b} upto start {a} stop {b}"']
         lines += [f"unfix           {fid}" for fid in reversed(ids)]
         lines += [""]
-    lines += ['print "mtpflow: protocol complete"', ""]
+    lines += [f'print "{COMPLETE_MARKER}"', ""]
     return "\n".join(lines)

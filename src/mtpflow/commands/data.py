@@ -177,16 +177,20 @@ def _run_vasp(folder, command: str) -> None:
 # ---------------------------------------------------------------------------------------- collect
 
 def cmd_collect(args) -> int:
-    from mtpflow.data.collect import load_run, select, to_configs, unique_sources
+    from mtpflow.data.collect import load_run, select, species_in_order, to_configs, unique_sources
     from mtpflow.io.atomic import check_writable
     from mtpflow.io.cfg import write_cfg
     from mtpflow.io.structure import write_frames
 
-    species = _species(args.species)
+    species = _species(args.species) if args.species else None
     check_writable(args.out)
     if args.extxyz:
         check_writable(args.extxyz)
     runs = [load_run(p, species, _log) for p in args.inputs]
+    if species is None:
+        species = species_in_order(runs)
+        print(f"species (type order, as first named in the inputs): {','.join(species)}; "
+              "pass --species to choose another order", flush=True)
     unique_sources(runs)
     chosen = [(run, select(run, args.skip_ps, args.every)) for run in runs]
     configs = to_configs(chosen, species)
@@ -448,7 +452,8 @@ def register(sub) -> None:
     p.add_argument("--extxyz", help="also write the frames as extended XYZ")
     p.add_argument("--skip-ps", type=float, default=0.0, help="drop the first T ps of each MD run")
     p.add_argument("--every", type=int, default=1, help="keep every k-th remaining frame")
-    species_opt(p)
+    p.add_argument("--species", help=SPECIES_HELP + " (default: the elements the inputs name, in "
+                                     "order of first appearance, printed)")
 
     p = verb("densify", cmd_densify, "scale melt frames to several densities and evaluate them",
              "Isotropic scaling to volume factors of the crystal volume (mass / d_crystal), then "

@@ -6,7 +6,11 @@ from types import SimpleNamespace
 
 import yaml
 
-from mtpflow.workflow_config import SCHEMA_PATH, ConfigError, check_config, md_stage_steps, production_frames
+try:
+    from mtpflow.workflow_config import SCHEMA_PATH, ConfigError, check_config, md_stage_steps, production_frames
+except ImportError:  # Snakemake's own Python lacks mtpflow (e.g. --sdm conda): this checkout's copy
+    sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+    from mtpflow.workflow_config import SCHEMA_PATH, ConfigError, check_config, md_stage_steps, production_frames
 
 
 def _mtpflow_version():

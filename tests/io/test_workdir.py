@@ -9,11 +9,14 @@ from mtpflow.errors import InputError
 from mtpflow.io.workdir import MARKER, fresh_workdir, link_or_copy, remove_files
 
 
-@pytest.mark.parametrize("known", [MARKER, "manifest.json", "mtpflow_vasp.json"])
-def test_fresh_workdir_empties_folders_mtpflow_wrote(tmp_path, known):
+@pytest.mark.parametrize("known, text", [
+    (MARKER, ""), ("mtpflow_vasp.json", "{}"),
+    ("manifest.json", '{"directories": ["a"], "volume_factors": [1.0], "species": ["Li"]}'),
+])
+def test_fresh_workdir_empties_folders_mtpflow_wrote(tmp_path, known, text):
     d = tmp_path / "run"
     (d / "sub").mkdir(parents=True)
-    (d / known).write_text("{}")
+    (d / known).write_text(text)
     (d / "sub" / "vasprun.xml").write_text("<old/>")
     (d / "vasp.out").write_text("old")
     assert fresh_workdir(d) == d
@@ -28,9 +31,12 @@ def test_fresh_workdir_creates_and_refuses(tmp_path):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "data.txt").write_text("keep")
-    with pytest.raises(InputError, match="did not write"):
-        fresh_workdir(foreign)
-    assert (foreign / "data.txt").read_text() == "keep" and not (foreign / MARKER).exists()
+    for manifest in (None, '{"name": "another tool"}', "not json"):
+        if manifest is not None:  # someone else's manifest.json is no licence to empty the folder
+            (foreign / "manifest.json").write_text(manifest)
+        with pytest.raises(InputError, match="did not write"):
+            fresh_workdir(foreign)
+        assert (foreign / "data.txt").read_text() == "keep" and not (foreign / MARKER).exists()
     (tmp_path / "f").write_text("x")
     with pytest.raises(InputError, match="not a folder"):
         fresh_workdir(tmp_path / "f")

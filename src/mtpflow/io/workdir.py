@@ -18,8 +18,21 @@ from pathlib import Path
 from mtpflow.errors import ExternalProgramError, InputError
 
 MARKER = ".mtpflow-workdir"
-# Files by which a folder written by mtpflow before the marker existed is recognised.
-KNOWN_MARKERS = (MARKER, "manifest.json", "mtpflow_vasp.json")
+
+
+def _written_by_mtpflow(path: Path) -> bool:
+    """The marker, or what mtpflow wrote before the marker existed: a VASP run directory
+    (mtpflow_vasp.json) or densify's folder of them (manifest.json listing directories and volume
+    factors)."""
+    if (path / MARKER).is_file() or (path / "mtpflow_vasp.json").is_file():
+        return True
+    try:
+        import json
+
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and {"directories", "volume_factors"} <= set(manifest)
 
 
 def fresh_workdir(path) -> Path:
@@ -29,7 +42,7 @@ def fresh_workdir(path) -> Path:
     if path.exists() and not path.is_dir():
         raise InputError("exists and is not a folder; choose another working folder", path)
     if path.is_dir() and any(path.iterdir()):
-        if not any((path / name).exists() for name in KNOWN_MARKERS):
+        if not _written_by_mtpflow(path):
             raise InputError(f"holds files that mtpflow did not write (no {MARKER}); refusing to "
                              "empty it: remove it yourself or choose another working folder", path)
         try:

@@ -12,6 +12,8 @@ configured (never by process name). SLURM's own per-job record is written to <di
 
 The configuration file path is fixed by SLURM (/etc/slurm/slurm.conf); a file there that this script
 did not write is left alone unless --force is given (it is then kept as slurm.conf.mtpflow-backup).
+`foreign_configuration()` says why a machine's SLURM set-up is not this script's (the workflow's
+SLURM tests skip with that reason instead of touching a real cluster).
 """
 
 from __future__ import annotations
@@ -34,6 +36,30 @@ DAEMONS = ("slurmd", "slurmctld")  # stop order: node daemon first
 
 class SlurmSetupError(RuntimeError):
     pass
+
+
+def _written_here(path: Path) -> bool:
+    return MARKER in path.read_text(errors="replace")
+
+
+def foreign_configuration(conf_path: Path = CONF_PATH, env=None) -> str | None:
+    """Why SLURM on this machine is configured by someone else (None when it is not): a SLURM_CONF
+    pointing away from the file this script writes, or a configuration file without its marker.
+    Reads only; never changes anything."""
+    env = os.environ if env is None else env
+    other = env.get("SLURM_CONF")
+    if other and Path(other).resolve() != Path(conf_path).resolve():
+        return (f"SLURM_CONF={other} points SLURM at another configuration than {conf_path}, which "
+                "tools/local_slurm.py writes")
+    conf = Path(conf_path)
+    if conf.exists():
+        try:
+            if not _written_here(conf):
+                return (f"{conf} exists and was not written by tools/local_slurm.py (a real cluster's "
+                        "configuration); it is left alone")
+        except OSError as exc:
+            return f"{conf} exists and cannot be read ({exc.strerror}); it is left alone"
+    return None
 
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -181,7 +207,7 @@ def start(state_dir: Path, timeout: float = 60.0, force: bool = False) -> None:
         stop(state_dir)
     for sub in ("state", "spool", "log"):
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
-    if CONF_PATH.exists() and MARKER not in CONF_PATH.read_text(errors="replace"):
+    if CONF_PATH.exists() and not _written_here(CONF_PATH):
         if not force:
             raise SlurmSetupError(
                 f"{CONF_PATH} exists and was not written by this script: pass --force to replace it "

@@ -18,3 +18,7 @@ class InputError(MtpflowError):
             where = self.path if line is None else f"{self.path}:{line}"
             where += ": "
         super().__init__(where + message)
+
+
+class ExternalProgramError(MtpflowError):
+    """An external program (VASP, LAMMPS) failed or stopped early; names where its output is."""

@@ -1,4 +1,5 @@
-"""Checks of every stage's outputs after a real run of the workflow (not just existence)."""
+"""Checks of every stage's outputs after a real run of the workflow (not just existence). Each check
+takes the config as written and reads it as the workflow does (the schema's defaults filled in)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ import re
 from pathlib import Path
 
 import numpy as np
+
+from mtpflow.workflow_config import md_stage_steps, production_frames
+
+from .smk import with_defaults
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -36,7 +41,8 @@ def _png(path: Path) -> None:
 def check_initial(wd: Path, cfg: dict) -> None:
     import ase.io
 
-    for comp in cfg["initial"].get("compositions", list(cfg["compositions"])):
+    cfg = with_defaults(cfg)
+    for comp in cfg["initial"]["compositions"]:
         for r in range(cfg["initial"]["replicas"]):
             atoms = ase.io.read(wd / f"results/initial/{comp}/r{r}/start.extxyz")
             want = _counts(cfg["compositions"][comp]["formula"])
@@ -48,11 +54,12 @@ def check_initial(wd: Path, cfg: dict) -> None:
 def check_aimd(wd: Path, cfg: dict) -> None:
     import ase.io
 
-    for comp in cfg["initial"].get("compositions", list(cfg["compositions"])):
+    cfg = with_defaults(cfg)
+    for comp in cfg["initial"]["compositions"]:
         for r in range(cfg["initial"]["replicas"]):
             frames = ase.io.read(wd / f"results/aimd/{comp}/r{r}/traj.extxyz", ":")
-            every = cfg["aimd"].get("every", 1)
-            assert len(frames) >= cfg["aimd"]["steps"] // every, len(frames)
+            every = cfg["aimd"]["every"]
+            assert len(frames) == cfg["aimd"]["steps"] // every + 1, len(frames)  # step 0 and every k-th
             energies = [f.get_potential_energy() for f in frames]
             forces = np.array([f.get_forces() for f in frames])
             assert _finite(energies, forces)
@@ -62,13 +69,17 @@ def check_aimd(wd: Path, cfg: dict) -> None:
 def check_collect_densify_dataset(wd: Path, cfg: dict) -> None:
     from mtpflow.io.cfg import read_cfg
 
-    comps = cfg["initial"].get("compositions", list(cfg["compositions"]))
+    cfg = with_defaults(cfg)
+    comps = cfg["initial"]["compositions"]
     n_dense = 0
     for comp in comps:
         for r in range(cfg["initial"]["replicas"]):
             melt = read_cfg(wd / f"results/collect/{comp}/r{r}/melt.cfg")
             dense = read_cfg(wd / f"results/densify/{comp}/r{r}/multi_density.cfg")
-            assert melt and len(dense) == len(melt) * len(cfg["densify"]["volume_factors"])
+            n_aimd = cfg["aimd"]["steps"] // cfg["aimd"]["every"] + 1
+            assert len(melt) == -(-n_aimd // cfg["collect"]["every"]) or cfg["collect"]["skip_ps"] > 0
+            kept = -(-len(melt) // cfg["densify"]["every"])
+            assert melt and len(dense) == kept * len(cfg["densify"]["volume_factors"])
             for c in dense:
                 assert c.energy is not None and c.forces is not None and c.plus_stress is not None
                 assert _finite(c.energy, c.forces, c.plus_stress, c.positions)
@@ -87,6 +98,7 @@ def check_training(wd: Path, cfg: dict) -> None:
     from mtpflow.io.cfg import read_cfg
     from mtpflow.io.mtp import read_mtp
 
+    cfg = with_defaults(cfg)
     n_test = len(read_cfg(wd / "results/dataset/test.cfg"))
     for level in cfg["mtp"]["levels"]:
         d = f"L{level:02d}"
@@ -140,6 +152,7 @@ def _md_runs(cfg: dict):
 def check_md(wd: Path, cfg: dict) -> None:
     import ase.io
 
+    cfg = with_defaults(cfg)
     md = cfg["md"]
     for run, comp, t in _md_runs(cfg):
         rows = _read_csv(wd / f"results/md/{run}/thermo.csv")
@@ -148,16 +161,22 @@ def check_md(wd: Path, cfg: dict) -> None:
         assert list(rows[0]) == cols
         data = np.array([[float(row[c]) for c in cols] for row in rows])
         assert _finite(data)
-        total_ps = data[-1, 1]
-        assert total_ps >= md["production_ps"] + md["melt_ps"] - 1e-9
         frames = ase.io.read(wd / f"results/md/{run}/traj.extxyz", ":")
         n_ions = sum(_counts(cfg["compositions"][comp]["formula"], md["replicate"]).values())
         assert all(len(f) == n_ions for f in frames)
+        assert [int(f.info["step"]) for f in frames] == list(range(0, len(frames) * md["traj_every"], md["traj_every"]))
         prod = ase.io.read(wd / f"results/md/{run}/production.extxyz", ":")
-        assert len(prod) >= md["production_ps"] * 1e3 / md["timestep_fs"] // md.get("traj_every", 1)
+        first, n_prod = production_frames(md, t)
+        assert len(prod) == n_prod and prod[0].info["step"] == frames[first].info["step"]
         times = [f.info["time_ps"] for f in prod]
         assert np.all(np.diff(times) > 0)
-        assert abs((times[-1] - times[0]) - md["production_ps"]) <= md.get("traj_every", 1) * md["timestep_fs"] * 1e-3 + 1e-9
+        frame_ps = md["traj_every"] * md["timestep_fs"] * 1e-3
+        assert abs((times[-1] - times[0]) - (n_prod - 1) * frame_ps) < 1e-9
+        assert 0 <= md["production_ps"] - (times[-1] - times[0]) < 2 * frame_ps
+        # a thermo row every thermo_every steps through the whole run (melt + quench + production)
+        total = sum(md_stage_steps(md, t))
+        np.testing.assert_array_equal(data[:, 0], np.arange(0, total + 1, md["thermo_every"]))
+        np.testing.assert_allclose(data[:, 1], data[:, 0] * md["timestep_fs"] * 1e-3, atol=1e-9)
         assert np.all(data[:, 2] > 0)
         # the protocol the run used ends in production at the run's temperature
         import yaml
@@ -166,9 +185,12 @@ def check_md(wd: Path, cfg: dict) -> None:
         assert protocol["stages"][0]["temperature_K"] == md["melt_K"]
         assert protocol["stages"][-1]["type"] == "production"
         assert protocol["stages"][-1]["temperature_K"] == t
+        assert {s["thermostat"] for s in protocol["stages"]} == {md["thermostat"]}
+        assert (protocol["traj_every"], protocol["thermo_every"]) == (md["traj_every"], md["thermo_every"])
 
 
 def check_analysis(wd: Path, cfg: dict) -> None:
+    cfg = with_defaults(cfg)
     species = cfg["analysis"]["species"]
     n_runs = 0
     for run, comp, t in _md_runs(cfg):
@@ -202,6 +224,7 @@ def ran_rules(wd: Path) -> set[str]:
 def check_all_stages(wd: Path, cfg: dict) -> None:
     """Every stage of the DAG: parseable, finite, metrics present; a log and a benchmark per rule."""
     assert ran_rules(wd) == RULES
+    cfg = with_defaults(cfg)
     check_initial(wd, cfg)
     check_aimd(wd, cfg)
     check_collect_densify_dataset(wd, cfg)

@@ -55,3 +55,49 @@ def write_config(cfg: dict, path: Path) -> Path:
     with open(path, "w") as fh:
         yaml.safe_dump(cfg, fh, sort_keys=False)
     return path
+
+
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_schema() -> dict:
+    with open(SCHEMA) as fh:
+        return yaml.safe_load(fh)
+
+
+def with_defaults(cfg: dict) -> dict:
+    """A copy of `cfg` as the workflow reads it: the schema's defaults filled in (and validated)."""
+    import copy
+
+    from mtpflow.workflow_config import check_config
+
+    return check_config(copy.deepcopy(cfg), load_schema())
+
+
+def without_optional_keys(cfg: dict, schema: dict | None = None) -> dict:
+    """A copy of `cfg` holding only the keys the schema requires (recursively): what a user who
+    relies on every default writes."""
+    schema = load_schema() if schema is None else schema
+    definitions = schema.get("definitions", {})
+
+    def resolve(node):
+        while isinstance(node, dict) and "$ref" in node:
+            node = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    def strip(value, node):
+        node = resolve(node)
+        if not isinstance(value, dict) or not isinstance(node, dict):
+            return value
+        props, required = node.get("properties", {}), set(node.get("required", []))
+        extra = node.get("additionalProperties")
+        out = {}
+        for key, sub in value.items():
+            if key in props:
+                if key in required:
+                    out[key] = strip(sub, props[key])
+            elif isinstance(extra, dict):  # named entries (compositions): keep, strip inside
+                out[key] = strip(sub, extra)
+        return out
+
+    return strip(cfg, schema)

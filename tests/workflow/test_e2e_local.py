@@ -1,5 +1,6 @@
 """The .test DAG run for real on this machine (profiles/local), every stage's outputs checked,
-then rerun semantics asserted with dry runs and `snakemake --report`."""
+then rerun semantics asserted with dry runs and `snakemake --report`; and the same config stripped of
+every optional key (all defaults from the schema) run end to end."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import copy
 import pytest
 
 from .checks import DOWNSTREAM_OF_TRAINING, RULES, check_all_stages
-from .smk import ROOT, TEST_CONFIG, load_config, planned_jobs, snakemake, write_config
+from .smk import ROOT, TEST_CONFIG, load_config, planned_jobs, snakemake, without_optional_keys, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +78,15 @@ def test_a_new_package_version_reruns_what_it_produced(local_run, tmp_path):
     assert res.returncode == 0, res.stdout
     # every rule whose output the package computes; md_protocol only writes config values out
     assert set(planned_jobs(res.stdout)) - {"all"} == RULES - {"md_protocol"}, res.stdout[-3000:]
+
+
+def test_config_without_optional_keys_runs_end_to_end(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("wf_defaults")
+    cfg = without_optional_keys(load_config())
+    assert "collect" not in cfg and "resources" not in cfg and "traj_every" not in cfg["md"]
+    path = write_config(cfg, wd / "defaults.yaml")
+    res = snakemake(wd, *LOCAL, configfile=path, timeout=1800)
+    assert res.returncode == 0, res.stdout[-6000:]
+    check_all_stages(wd, cfg)  # checks read the config with the schema's defaults filled in
+    res = snakemake(wd, "-n", configfile=path)
+    assert res.returncode == 0 and "Nothing to be done" in res.stdout, res.stdout

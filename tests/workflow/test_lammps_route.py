@@ -43,10 +43,14 @@ def test_lammps_route_plans_deck_and_srun(tmp_path):
     assert jobs.get("lammps_deck") == 1 and jobs.get("lammps") == 1 and jobs.get("lammps_outputs") == 1
     assert "md" not in jobs and jobs.get("production") == 1 and jobs.get("analyze") == 1
     out = res.stdout
-    assert "srun -n 3 lmp_mpi -in in.lammps" in out
-    assert f"cd results/md/{RUN}/lammps" in out
+    # one verb per rule: lammps-run starts the launcher + LAMMPS in the working folder
+    assert f"mtpflow lammps-run results/md/{RUN}/lammps --command 'srun -n 3 lmp_mpi'" in out
     assert "--pair-style mtp --restart-every 50" in out and "--pair-style-override" not in out
-    assert "--timestep-fs 1.0" in out
+    assert "mtpflow lammps-outputs" in out and "--timestep-fs 1.0" in out
+    for rule in ("lammps_deck", "lammps", "lammps_outputs"):
+        block = out[out.index(f"rule {rule}:"):]
+        shell = block[block.index("Shell command:"):].splitlines()[0]
+        assert shell.count("mtpflow ") == 1 and not any(f" {c} " in shell for c in ("rm", "cd", "grep", "ln", "cp")), shell
     # the LAMMPS job's own resources reach SLURM
     block = out[out.index("rule lammps:"):]
     block = block[:block.index("Shell command")]

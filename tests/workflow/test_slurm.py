@@ -31,8 +31,21 @@ def _tool(action: str) -> subprocess.CompletedProcess:
                           text=True, capture_output=True, timeout=900)
 
 
+def _local_slurm():
+    """tools/local_slurm.py as a module (tools/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("local_slurm", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def cluster():
+    foreign = _local_slurm().foreign_configuration()
+    if foreign:  # never replace or use a real cluster's set-up
+        pytest.skip(f"{foreign}; these tests need the local test cluster of tools/local_slurm.py")
     if os.geteuid() != 0:
         pytest.skip("the local SLURM cluster needs root (daemons run as root, /etc/slurm/slurm.conf)")
     if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:

@@ -4,6 +4,7 @@ AIMD = config["aimd"]
 
 
 if ENGINE != "vasp":  # the VASP route: workflow/rules/vasp.smk
+    AIMD_JOB = job("aimd", RUN)
 
     rule aimd:
         input:
@@ -11,32 +12,26 @@ if ENGINE != "vasp":  # the VASP route: workflow/rules/vasp.smk
         output:
             traj="results/aimd/{composition}/r{replica}/traj.extxyz",
         params:
-            engine=config["reference"]["engine"],
+            engine=ENGINE,
             temperature_K=AIMD["temperature_K"],
             timestep_fs=AIMD["timestep_fs"],
             steps=AIMD["steps"],
-            options=" ".join(
-                o
-                for o in (
-                    opt("--prerelax-steps", AIMD.get("prerelax_steps")),
-                    opt("--every", AIMD.get("every")),
-                )
-                if o
-            ),
+            prerelax_steps=AIMD["prerelax_steps"],
+            every=AIMD["every"],
             species=SPECIES,
             version=MTPFLOW_VERSION,
         log:
-            log_path("aimd", RUN),
+            AIMD_JOB.log,
         benchmark:
-            bench_path("aimd", RUN)
-        threads: res("aimd", "threads")
+            AIMD_JOB.benchmark
+        threads: AIMD_JOB.threads
         resources:
-            mem_mb=res("aimd", "mem_mb"),
-            runtime=res("aimd", "runtime"),
+            **AIMD_JOB.resources,
         conda:
             "../envs/reference.yaml"
         shell:
             "OMP_NUM_THREADS={threads} mtpflow aimd {input.start} --engine {params.engine} "
             "--temperature-K {params.temperature_K} --timestep-fs {params.timestep_fs} "
-            "--steps {params.steps} {params.options} --seed {wildcards.replica} --threads {threads} "
+            "--steps {params.steps} --prerelax-steps {params.prerelax_steps} --every {params.every} "
+            "--seed {wildcards.replica} --threads {threads} "
             "--species {params.species} --traj {output.traj} > {log} 2>&1"

@@ -1,6 +1,7 @@
 # Dynamic heterogeneity per MLMD trajectory (mtpflow analyze) and the composition sweep.
 
 ANALYSIS = config["analysis"]
+ANALYZE = job("analyze", MD_RUN)
 
 
 rule analyze:
@@ -10,25 +11,25 @@ rule analyze:
         outdir=directory(f"results/analysis/{MD_RUN}"),
     params:
         species=ANALYSIS["species"],
+        # lags_ps and hop_distance_A null: the analysis chooses them (see the schema)
         options=" ".join(
             o
             for o in (
-                opt("--lags-ps", ANALYSIS.get("lags_ps")),
-                opt("--hop-distance", ANALYSIS.get("hop_distance_A")),
-                opt("--cascade-radius", ANALYSIS.get("cascade_radius_A")),
-                opt("--cascade-window", ANALYSIS.get("cascade_window_ps")),
+                opt("--lags-ps", ANALYSIS["lags_ps"]),
+                opt("--hop-distance", ANALYSIS["hop_distance_A"]),
+                opt("--cascade-radius", ANALYSIS["cascade_radius_A"]),
+                opt("--cascade-window", ANALYSIS["cascade_window_ps"]),
             )
             if o
         ),
         version=MTPFLOW_VERSION,
     log:
-        log_path("analyze", MD_RUN),
+        ANALYZE.log,
     benchmark:
-        bench_path("analyze", MD_RUN)
-    threads: res("analyze", "threads")
+        ANALYZE.benchmark
+    threads: ANALYZE.threads
     resources:
-        mem_mb=res("analyze", "mem_mb"),
-        runtime=res("analyze", "runtime"),
+        **ANALYZE.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:
@@ -36,6 +37,9 @@ rule analyze:
         "mtpflow analyze {input.traj} --species {params.species} "
         "--temperature-K {wildcards.temperature} {params.options} "
         "--outdir {output.outdir} --json {output.outdir}/summary.json > {log} 2>&1"
+
+
+SWEEP = job("sweep", "L{level}")
 
 
 rule sweep:
@@ -50,13 +54,12 @@ rule sweep:
     params:
         version=MTPFLOW_VERSION,
     log:
-        log_path("sweep", "L{level}"),
+        SWEEP.log,
     benchmark:
-        bench_path("sweep", "L{level}")
-    threads: res("sweep", "threads")
+        SWEEP.benchmark
+    threads: SWEEP.threads
     resources:
-        mem_mb=res("sweep", "mem_mb"),
-        runtime=res("sweep", "runtime"),
+        **SWEEP.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:

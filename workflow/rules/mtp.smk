@@ -1,6 +1,7 @@
 # Untrained MTP per level (mtpflow init-mtp); training and validation follow in train.smk.
 
 MTP = config["mtp"]
+INIT_MTP = job("init_mtp", "L{level}")
 
 
 rule init_mtp:
@@ -8,18 +9,17 @@ rule init_mtp:
         mtp="results/mtp/L{level}/init.mtp",
     params:
         species=SPECIES,
-        min_dist=MTP.get("min_dist_A", 1.6),
+        min_dist=MTP["min_dist_A"],
         max_dist=MTP["max_dist_A"],
         radial_basis_size=MTP["radial_basis_size"],
         version=MTPFLOW_VERSION,
     log:
-        log_path("init_mtp", "L{level}"),
+        INIT_MTP.log,
     benchmark:
-        bench_path("init_mtp", "L{level}")
-    threads: res("init_mtp", "threads")
+        INIT_MTP.benchmark
+    threads: INIT_MTP.threads
     resources:
-        mem_mb=res("init_mtp", "mem_mb"),
-        runtime=res("init_mtp", "runtime"),
+        **INIT_MTP.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:

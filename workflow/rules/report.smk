@@ -1,5 +1,7 @@
 # The self-contained HTML report over every wired stage (mtpflow report).
 
+REPORT_JOB = job("report")
+
 
 rule report:
     input:
@@ -11,17 +13,16 @@ rule report:
             caption="../report/report.rst",
         ),
     params:
-        title=config["report"].get("title", "mtpflow report"),
+        title=config["report"]["title"],
         args=report_args,
         version=MTPFLOW_VERSION,
     log:
-        log_path("report"),
+        REPORT_JOB.log,
     benchmark:
-        bench_path("report")
-    threads: res("report", "threads")
+        REPORT_JOB.benchmark
+    threads: REPORT_JOB.threads
     resources:
-        mem_mb=res("report", "mem_mb"),
-        runtime=res("report", "runtime"),
+        **REPORT_JOB.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:

@@ -1,6 +1,8 @@
 # MTP training with MPI (mtpflow train under mpiexec or srun) and validation (mtpflow calc-errors).
 
 TRAIN = config["train"]
+PLOTS = config["validation"]["plots"]
+TRAIN_JOB = job("train", "L{level}", mpi="wheel")
 
 
 rule train:
@@ -19,27 +21,18 @@ rule train:
         force_weight=TRAIN["force_weight"],
         stress_weight=TRAIN["stress_weight"],
         max_iter=TRAIN["max_iter"],
-        options=" ".join(
-            o
-            for o in (
-                opt("--tolerance", TRAIN.get("tolerance")),
-                opt("--seed", TRAIN.get("seed")),
-            )
-            if o
-        ),
+        tolerance=TRAIN["tolerance"],
+        seed=TRAIN["seed"],
         species=SPECIES,
-        threads_per_rank=res("train", "threads"),
+        threads_per_rank=TRAIN_JOB.threads,
         version=MTPFLOW_VERSION,
     log:
-        log_path("train", "L{level}"),
+        TRAIN_JOB.log,
     benchmark:
-        bench_path("train", "L{level}")
-    threads: res("train", "threads")
+        TRAIN_JOB.benchmark
+    threads: TRAIN_JOB.threads
     resources:
-        mem_mb=res("train", "mem_mb"),
-        runtime=res("train", "runtime"),
-        tasks=res("train", "tasks"),
-        mpi=mpi_launcher(res("train", "mpi")),
+        **TRAIN_JOB.resources,
     conda:
         "../envs/mpi.yaml"
     shell:
@@ -47,8 +40,24 @@ rule train:
         "{resources.mpi} -n {resources.tasks} mtpflow train {input.init} {input.train} "
         "--species {params.species} --energy-weight {params.energy_weight} "
         "--force-weight {params.force_weight} --stress-weight {params.stress_weight} "
-        "--max-iter {params.max_iter} {params.options} "
+        "--max-iter {params.max_iter} --tolerance {params.tolerance} --seed {params.seed} "
         "--out {output.mtp} --log {output.log} > {log} 2>&1"
+
+
+CALC_ERRORS = job("calc_errors", "L{level}")
+# validation.plots: false drops the parity plots (output and option) and the report's plot section.
+PARITY = (
+    {
+        "plots": report(
+            directory("results/validation/L{level}/parity"),
+            patterns=["{name}.png"],
+            category="Validation",
+            caption="../report/parity.rst",
+        )
+    }
+    if PLOTS
+    else {}
+)
 
 
 rule calc_errors:
@@ -58,32 +67,28 @@ rule calc_errors:
     output:
         json="results/validation/L{level}/errors.json",
         csv="results/validation/L{level}/per_config.csv",
-        plots=report(
-            directory("results/validation/L{level}/parity"),
-            patterns=["{name}.png"],
-            category="Validation",
-            caption="../report/parity.rst",
-        ),
+        **PARITY,
     params:
         species=SPECIES,
+        plots=lambda wildcards, output: f"--plots {output.plots}" if PLOTS else "",
         version=MTPFLOW_VERSION,
     log:
-        log_path("calc_errors", "L{level}"),
+        CALC_ERRORS.log,
     benchmark:
-        bench_path("calc_errors", "L{level}")
-    threads: res("calc_errors", "threads")
+        CALC_ERRORS.benchmark
+    threads: CALC_ERRORS.threads
     resources:
-        mem_mb=res("calc_errors", "mem_mb"),
-        runtime=res("calc_errors", "runtime"),
+        **CALC_ERRORS.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:
         "NUMBA_NUM_THREADS={threads} mtpflow calc-errors {input.mtp} {input.test} "
         "--species {params.species} --json {output.json} --csv {output.csv} "
-        "--plots {output.plots} > {log} 2>&1"
+        "{params.plots} > {log} 2>&1"
 
 
 TARGETS.extend(expand("results/validation/L{level}/errors.json", level=LEVELS))
 REPORT_INPUTS["train_log"].extend(expand("results/mtp/L{level}/train_log.csv", level=LEVELS))
 REPORT_INPUTS["errors"].extend(expand("results/validation/L{level}/errors.json", level=LEVELS))
-REPORT_INPUTS["parity_plots"].extend(expand("results/validation/L{level}/parity", level=LEVELS))
+if PLOTS:
+    REPORT_INPUTS["parity_plots"].extend(expand("results/validation/L{level}/parity", level=LEVELS))

@@ -1,10 +1,14 @@
-# The VASP route (reference.engine: vasp): the AIMD and the multi-density single points run VASP
-# (reference.vasp.command) under {resources.mpi} -n {resources.tasks} (srun in profiles/slurm),
-# then `mtpflow collect` reads the runs. Replaces the embedded aimd and densify rules.
-# The run directories (results/vasp/...) are working folders, not outputs: a failed run keeps its
-# vasp.out for inspection, and a rerun starts them afresh.
+# The VASP route (reference.engine: vasp): mtpflow aimd and mtpflow densify with --engine vasp write
+# the VASP inputs into a fresh run folder (results/vasp/...), start VASP there as
+# `{mpi} -n {tasks} <reference.vasp.command>` (srun in profiles/slurm; the launcher as given, VASP
+# being built against the machine's MPI) and read the results back. Replaces the embedded aimd and
+# densify rules; collect reads the AIMD trajectory as on the embedded route.
+# The run folders are working folders, not outputs: a failed run keeps its vasp.out for inspection,
+# and a rerun starts them afresh.
 
-VASP = config["reference"].get("vasp", {})
+VASP = config["reference"]["vasp"]
+VASP_AIMD = job("vasp_aimd", RUN, mpi="system")
+VASP_DENSIFY = job("vasp_densify", RUN, mpi="system")
 
 
 rule vasp_aimd:
@@ -12,32 +16,31 @@ rule vasp_aimd:
         start="results/initial/{composition}/r{replica}/start.extxyz",
     output:
         traj="results/aimd/{composition}/r{replica}/traj.extxyz",
-        cfg="results/aimd/{composition}/r{replica}/vasp_aimd.cfg",
     params:
         run="results/vasp/aimd/{composition}/r{replica}",
-        command=VASP.get("command", "vasp_std"),
-        options=vasp_options("aimd"),
+        launch=mpi_command(VASP["command"]),
+        temperature_K=AIMD["temperature_K"],
+        timestep_fs=AIMD["timestep_fs"],
+        steps=AIMD["steps"],
+        every=AIMD["every"],
+        options=vasp_options(),
+        incar=incar_option(VASP["aimd_incar"]),
         species=SPECIES,
         version=MTPFLOW_VERSION,
     log:
-        log_path("vasp_aimd", RUN),
+        VASP_AIMD.log,
     benchmark:
-        bench_path("vasp_aimd", RUN)
-    threads: res("vasp_aimd", "threads")
+        VASP_AIMD.benchmark
+    threads: VASP_AIMD.threads
     resources:
-        mem_mb=res("vasp_aimd", "mem_mb"),
-        runtime=res("vasp_aimd", "runtime"),
-        tasks=res("vasp_aimd", "tasks"),
-        mpi=res("vasp_aimd", "mpi"),
+        **VASP_AIMD.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:
-        "(rm -rf {params.run} && mtpflow vasp-inputs {input.start} --outdir {params.run} --kind aimd "
-        "--species {params.species} {params.options} "
-        "&& echo 'running VASP in {params.run} (output: vasp.out there)' "
-        "&& (cd {params.run} && {resources.mpi} -n {resources.tasks} {params.command} > vasp.out 2>&1) "
-        "&& mtpflow collect {params.run} --species {params.species} "
-        "--out {output.cfg} --extxyz {output.traj}) > {log} 2>&1"
+        "mtpflow aimd {input.start} --engine vasp --vasp-dir {params.run} --vasp-command {params.launch:q} "
+        "--temperature-K {params.temperature_K} --timestep-fs {params.timestep_fs} --steps {params.steps} "
+        "--every {params.every} {params.options} {params.incar} --species {params.species} "
+        "--traj {output.traj} > {log} 2>&1"
 
 
 rule vasp_densify:
@@ -47,28 +50,23 @@ rule vasp_densify:
         cfg="results/densify/{composition}/r{replica}/multi_density.cfg",
     params:
         runs="results/vasp/densify/{composition}/r{replica}",
-        command=VASP.get("command", "vasp_std"),
-        volume_factors=",".join(str(v) for v in config["densify"]["volume_factors"]),
-        every=opt("--every", config["densify"].get("every")),
-        options=vasp_options("static"),
+        launch=mpi_command(VASP["command"]),
+        volume_factors=VOLUME_FACTORS,
+        every=DENSIFY["every"],
+        options=vasp_options(),
+        incar=incar_option(VASP["static_incar"]),
         species=SPECIES,
         version=MTPFLOW_VERSION,
     log:
-        log_path("vasp_densify", RUN),
+        VASP_DENSIFY.log,
     benchmark:
-        bench_path("vasp_densify", RUN)
-    threads: res("vasp_densify", "threads")
+        VASP_DENSIFY.benchmark
+    threads: VASP_DENSIFY.threads
     resources:
-        mem_mb=res("vasp_densify", "mem_mb"),
-        runtime=res("vasp_densify", "runtime"),
-        tasks=res("vasp_densify", "tasks"),
-        mpi=res("vasp_densify", "mpi"),
+        **VASP_DENSIFY.resources,
     conda:
         "../envs/mtpflow.yaml"
     shell:
-        "(rm -rf {params.runs} && mtpflow densify {input.cfg} --engine vasp "
-        "--volume-factors {params.volume_factors} {params.every} --species {params.species} "
-        "--vasp-dir {params.runs} {params.options} "
-        "&& for d in {params.runs}/*/; do echo \"running VASP in $d (output: vasp.out there)\"; "
-        "(cd $d && {resources.mpi} -n {resources.tasks} {params.command} > vasp.out 2>&1) || exit 1; done "
-        "&& mtpflow collect {params.runs}/*/ --species {params.species} --out {output.cfg}) > {log} 2>&1"
+        "mtpflow densify {input.cfg} --engine vasp --vasp-dir {params.runs} --vasp-command {params.launch:q} "
+        "--volume-factors {params.volume_factors} --every {params.every} {params.options} {params.incar} "
+        "--species {params.species} --out {output.cfg} > {log} 2>&1"

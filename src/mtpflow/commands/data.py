@@ -105,10 +105,12 @@ def cmd_aimd(args) -> int:
                             seed=args.seed, every=args.every)
     settings.validate()
     engine = get_engine(args.engine, threads=args.threads)
+    _check_vasp_options(args, engine)
     if not engine.embedded:
-        from mtpflow.errors import InputError
-        raise InputError(f"--engine {args.engine} is external: write its AIMD inputs with "
-                         f"`mtpflow vasp-inputs START --outdir DIR --kind aimd`, run them, then collect")
+        frames = _vasp_aimd(args, start, species, settings)
+        write_frames(args.traj, frames, species)
+        _log(f"{args.traj}: {len(frames)} frames of the VASP run in {args.vasp_dir}")
+        return 0
     frames, stats = run_aimd(start, engine, settings, log=_log)
     write_frames(args.traj, frames, species)
     _log(f"{args.traj}: {stats.frames} frames; pre-relaxation {stats.prerelax_steps_done} steps "
@@ -118,10 +120,60 @@ def cmd_aimd(args) -> int:
     return 0
 
 
+def _vasp_aimd(args, start, species, settings) -> list:
+    """The VASP route of `aimd`: a fresh run folder, VASP run in it, its frames (every k-th)."""
+    from mtpflow.data.collect import load_run
+    from mtpflow.data.vasp_inputs import METADATA_NAME, parse_overrides, vasp_input_files
+    from mtpflow.errors import InputError
+    from mtpflow.io.vasp import write_run_directory
+    from mtpflow.io.workdir import fresh_workdir
+
+    if not (args.vasp_dir and args.vasp_command):
+        raise InputError(f"--engine {args.engine} is external: give --vasp-dir DIR and --vasp-command "
+                         "'mpiexec -n N vasp_std' to run it here, or write its inputs with `mtpflow "
+                         "vasp-inputs START --outdir DIR --kind aimd`, run them, then collect")
+    overrides = {"TEBEG": settings.temperature_K, "TEEND": settings.temperature_K,
+                 "POTIM": settings.timestep_fs, "NSW": settings.steps, **parse_overrides(args.incar)}
+    files = vasp_input_files(start, species, kind="aimd", overrides=overrides, vdw=args.vdw,
+                             potcar_spec=args.potcar_spec, functional=args.functional,
+                             potcar_map=_potcar_map(args.potcar),
+                             extra={"source_structure": str(args.start)})
+    folder = fresh_workdir(args.vasp_dir)
+    write_run_directory(folder, files, METADATA_NAME)
+    _run_vasp(folder, args.vasp_command)
+    run = load_run(folder, species, _log)
+    frames = run.frames[::settings.every]
+    for atoms in frames:
+        atoms.info["feature_EFS_by"] = run.efs_by
+        atoms.info["source"] = str(folder)
+    return frames
+
+
+def _check_vasp_options(args, engine) -> None:
+    from mtpflow.errors import InputError
+
+    if engine.embedded and (args.vasp_dir or args.vasp_command):
+        raise InputError(f"--vasp-dir and --vasp-command belong to --engine vasp, not {args.engine}")
+
+
+def _run_vasp(folder, command: str) -> None:
+    """Run VASP (`command`, e.g. 'srun -n 32 vasp_std') in `folder`, its output in vasp.out there."""
+    import shlex
+
+    from mtpflow.errors import InputError
+    from mtpflow.io.workdir import run_program
+
+    argv = shlex.split(command)
+    if not argv:
+        raise InputError("--vasp-command is empty; give how to start VASP, e.g. 'mpiexec -n 4 vasp_std'")
+    _log(f"running VASP in {folder} (output: vasp.out there)")
+    run_program(argv, folder, "VASP", output="vasp.out")
+
+
 # ---------------------------------------------------------------------------------------- collect
 
 def cmd_collect(args) -> int:
-    from mtpflow.data.collect import load_run, select, to_configs, unique_sources
+    from mtpflow.data.collect import load_run, select, species_in_order, to_configs, unique_sources
     from mtpflow.io.atomic import check_writable
     from mtpflow.io.cfg import write_cfg
     from mtpflow.io.structure import write_frames
@@ -131,6 +183,10 @@ def cmd_collect(args) -> int:
     if args.extxyz:
         check_writable(args.extxyz)
     runs = [load_run(p, species, _log) for p in args.inputs]
+    if species is None:
+        species = species_in_order(runs)
+        print(f"species (type order, as first named in the inputs): {','.join(species)}; "
+              "pass --species to choose another order", flush=True)
     unique_sources(runs)
     chosen = [(run, select(run, args.skip_ps, args.every)) for run in runs]
     configs = to_configs(chosen, species)
@@ -166,11 +222,12 @@ def cmd_densify(args) -> int:
     species = parse_species(args.species)
     factors = parse_factors(args.volume_factors)
     engine = get_engine(args.engine, threads=args.threads)
-    if engine.embedded:
+    _check_vasp_options(args, engine)
+    if engine.embedded or args.vasp_command:
         if not args.out:
-            raise InputError("--out OUT.cfg is required with an embedded engine")
+            raise InputError("--out OUT.cfg is required with an embedded engine or --vasp-command")
         check_writable(args.out)
-    elif not args.vasp_dir:
+    if not engine.embedded and not args.vasp_dir:
         raise InputError("--engine vasp writes run directories: give --vasp-dir DIR")
     frames = []
     for path in args.inputs:
@@ -197,21 +254,41 @@ def cmd_densify(args) -> int:
     from mtpflow.io.vasp import write_run_directory
 
     root = Path(args.vasp_dir)
+    if args.vasp_command:
+        from mtpflow.io.workdir import fresh_workdir
+        fresh_workdir(root)
     names = []
     for k, atoms in enumerate(structures):
         name = vasp_dir_name(atoms, k)
         files = vasp_input_files(
             atoms, species, kind="static", overrides=parse_overrides(args.incar), vdw=args.vdw,
-            potcar_spec=args.potcar_spec, potcar_map=_potcar_map(args.potcar),
+            potcar_spec=args.potcar_spec, functional=args.functional, potcar_map=_potcar_map(args.potcar),
             extra={"volume_factor": atoms.info["volume_factor"],
                    "mtpflow_frame": atoms.info["feature_mtpflow_frame"]})
         write_run_directory(root / name, files, METADATA_NAME)
         names.append(name)
     with atomic_open(root / "manifest.json") as fh:
         json.dump({"directories": names, "volume_factors": factors, "species": species}, fh, indent=2)
+    if args.vasp_command:
+        _vasp_single_points(root, names, species, args)
+        return 0
     _log(f"{root}: {len(names)} static VASP directories + manifest.json; run them, then "
          f"`mtpflow collect {root}/*/ --species {','.join(species)} --out OUT.cfg`")
     return 0
+
+
+def _vasp_single_points(root, names, species, args) -> None:
+    """Run VASP in each static directory (in the manifest's order) and collect them into --out."""
+    from mtpflow.data.collect import load_run, to_configs, unique_sources
+    from mtpflow.io.cfg import write_cfg
+
+    for name in names:
+        _run_vasp(root / name, args.vasp_command)
+    runs = [load_run(root / name, species, _log) for name in names]
+    unique_sources(runs)
+    configs = to_configs([(run, run.frames) for run in runs], species)
+    write_cfg(args.out, configs)
+    _log(f"{args.out}: {len(configs)} single points by VASP in {len(names)} directories of {root}")
 
 
 def _check_species_feature(frames, species, path) -> None:
@@ -325,7 +402,17 @@ def register(sub) -> None:
         p.add_argument("--species", default="Li,Al,Cl" if required_default else None,
                        help=SPECIES_HELP + (" (default Li,Al,Cl)" if required_default else ""))
 
+    def vasp_run_opts(p):
+        p.add_argument("--vasp-dir", metavar="DIR",
+                       help="--engine vasp: the run folder (with --vasp-command it is emptied first; it "
+                            "must be empty or written by mtpflow)")
+        p.add_argument("--vasp-command", metavar="CMD",
+                       help="--engine vasp: run VASP here, started as CMD in each run folder (e.g. "
+                            "'mpiexec -n 32 vasp_std' or 'srun -n 32 vasp_std'; output: vasp.out there) "
+                            "and read back; a failed run keeps its folder for inspection")
+
     def potcar_opts(p):
+        p.add_argument("--functional", default="PBE", help="POTCAR set (pymatgen name, default PBE)")
         p.add_argument("--potcar-spec", action="store_true",
                        help="write POTCAR.spec (the POTCAR symbols) instead of POTCAR: a dry run "
                             "without a pseudopotential library")
@@ -361,14 +448,16 @@ def register(sub) -> None:
     p.add_argument("structure", help="structure file (any format mtpflow reads)")
     p.add_argument("--outdir", required=True, help="run directory to write")
     p.add_argument("--kind", choices=["aimd", "static"], default="aimd", help="run type")
-    p.add_argument("--functional", default="PBE", help="POTCAR set (pymatgen name, default PBE)")
     p.add_argument("--index", default="-1", help="frame of a multi-frame input (default last)")
     potcar_opts(p)
     species_opt(p)
 
-    p = verb("aimd", cmd_aimd, "embedded AIMD with a reference engine (no VASP)",
-             "Short FIRE pre-relaxation at fixed cell, then NVT with a Nosé-Hoover chain; frames "
-             "carry energy, forces and stress for `mtpflow collect` / `densify`.")
+    p = verb("aimd", cmd_aimd, "AIMD with a reference engine (embedded, or VASP run here)",
+             "Embedded engine: short FIRE pre-relaxation at fixed cell, then NVT with a Nosé-Hoover "
+             "chain. --engine vasp with --vasp-dir and --vasp-command: the NVT run's inputs (as "
+             "vasp-inputs --kind aimd, TEBEG/TEEND/POTIM/NSW from the options below) in a fresh run "
+             "folder, VASP started there, its frames read back. Frames carry energy, forces and "
+             "stress for `mtpflow collect` / `densify`.")
     p.add_argument("start", help="start structure (e.g. the build-initial POSCAR)")
     p.add_argument("--engine", default="chgnet", help="reference engine (default chgnet)")
     p.add_argument("--temperature-K", type=float, default=1000.0, help="thermostat temperature, K")
@@ -383,6 +472,8 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, help="torch threads (default OMP_NUM_THREADS or all cores)")
     p.add_argument("--index", default="-1", help="frame of a multi-frame start (default last)")
     p.add_argument("--traj", required=True, help="output trajectory (.extxyz)")
+    vasp_run_opts(p)
+    potcar_opts(p)
     species_opt(p)
 
     p = verb("collect", cmd_collect, "AIMD/single-point outputs -> .cfg (+ extxyz)",
@@ -394,11 +485,13 @@ def register(sub) -> None:
     p.add_argument("--extxyz", help="also write the frames as extended XYZ")
     p.add_argument("--skip-ps", type=float, default=0.0, help="drop the first T ps of each MD run")
     p.add_argument("--every", type=int, default=1, help="keep every k-th remaining frame")
-    species_opt(p)
+    p.add_argument("--species", help=SPECIES_HELP + " (default: the elements the inputs name, in "
+                                     "order of first appearance, printed)")
 
     p = verb("densify", cmd_densify, "scale melt frames to several densities and evaluate them",
              "Isotropic scaling to volume factors of the crystal volume (mass / d_crystal), then "
-             "single points now (embedded engine) or static VASP directories (--engine vasp).")
+             "single points now (embedded engine) or static VASP directories (--engine vasp), run "
+             "here and collected into --out when --vasp-command is given.")
     p.add_argument("inputs", nargs="+", help="melt frames: .cfg or .extxyz")
     p.add_argument("--volume-factors", default="0.5,1.0,1.5",
                    help="volumes as multiples of the crystal volume (dimensionless)")
@@ -406,8 +499,8 @@ def register(sub) -> None:
     p.add_argument("--every", type=int, default=1, help="use every k-th input frame")
     p.add_argument("--reference-density-from", metavar="CIF", help="crystal density from a CIF")
     p.add_argument("--threads", type=int, help="torch threads (default OMP_NUM_THREADS or all cores)")
-    p.add_argument("--out", help="output .cfg (embedded engine)")
-    p.add_argument("--vasp-dir", help="folder for the static VASP directories (--engine vasp)")
+    p.add_argument("--out", help="output .cfg (embedded engine, or --vasp-command)")
+    vasp_run_opts(p)
     potcar_opts(p)
     species_opt(p)
 

@@ -105,7 +105,6 @@ def _load(args):
     """(potential, species, start atoms) with species and elements checked."""
     from mtpflow.species import parse_species
     from mtpflow.io.mtp import read_mtp
-    from mtpflow.io.structure import read_frames
 
     pot = read_mtp(args.potential)
     species = parse_species(args.species) if args.species else (list(pot.species) if pot.species else None)
@@ -176,6 +175,7 @@ def run_deck(args) -> int:
     from mtpflow.io.atomic import atomic_open
     from mtpflow.io.md_files import write_lammps_data
     from mtpflow.io.mtp import write_mtp
+    from mtpflow.io.workdir import remove_files
     from mtpflow.md.deck import DeckFiles, make_deck
 
     pot, species, atoms = _load(args)
@@ -190,14 +190,59 @@ def run_deck(args) -> int:
     masses = [float(atomic_masses[atomic_numbers[s]]) for s in species]
     deck = make_deck(proto, species, masses, files, args.pair_style, args.pair_style_override,
                      args.restart_every, title=f"{len(atoms)} atoms, {','.join(species)}")
+    # a new deck starts afresh: an earlier run's restart files, log and dump belong to another setup
+    removed = remove_files(out, [files.restart1, files.restart2, files.log, files.dump])
+    if removed:
+        print(f"mtpflow lammps-deck: removed the earlier run's {', '.join(removed)} from {out}")
     write_lammps_data(out / files.data, atoms, species, masses)
     pot.species = species  # the deck's copy names its elements; MLIP-3's active set is kept as it is
     write_mtp(out / files.potential, pot,
               warn=lambda msg: print(f"mtpflow lammps-deck: warning: {msg}", file=sys.stderr, flush=True))
-    with atomic_open(out / "in.lammps") as fh:
+    with atomic_open(out / files.deck) as fh:
         fh.write(deck)
-    print(f"mtpflow lammps-deck: wrote {out / 'in.lammps'}, {out / files.data}, {out / files.potential} "
-          f"({len(atoms)} atoms, {proto.total_steps} steps); run in {out}: srun <lmp> -in in.lammps")
+    print(f"mtpflow lammps-deck: wrote {out / files.deck}, {out / files.data}, {out / files.potential} "
+          f"({len(atoms)} atoms, {proto.total_steps} steps); run in {out}: srun <lmp> -in {files.deck}, "
+          f"or mtpflow lammps-run {out} --command 'srun -n N <lmp>' ...")
+    return 0
+
+
+def run_lammps_run(args) -> int:
+    import shlex
+
+    from mtpflow.errors import ExternalProgramError
+    from mtpflow.io.atomic import check_writable
+    from mtpflow.io.workdir import link_or_copy, run_program
+    from mtpflow.md.deck import COMPLETE_MARKER, DeckFiles
+
+    files = DeckFiles()
+    work = Path(args.workdir)
+    if not (work / files.deck).is_file():
+        raise InputError(f"no {files.deck} here; write the deck first (mtpflow lammps-deck ... --outdir "
+                         f"{work})", work)
+    argv = shlex.split(args.command)
+    if not argv:
+        raise InputError("--command is empty; give how to start LAMMPS, e.g. 'mpiexec -n 2 lmp'")
+    check_writable(args.log)
+    check_writable(args.dump)
+    print(f"running LAMMPS in {work.resolve()} (thermo: {files.log} there)", flush=True)
+    restart = "; rerun to continue from the newer restart file"
+    run_program(argv + ["-in", files.deck, "-log", "none"], work, "LAMMPS", hint=restart)
+    log = work / files.log
+    if not log.is_file() or COMPLETE_MARKER not in log.read_text(errors="replace"):
+        raise ExternalProgramError(f"LAMMPS stopped before the end of the protocol (no "
+                                   f"'{COMPLETE_MARKER}' in {log}){restart}")
+    link_or_copy(log, args.log)
+    link_or_copy(work / files.dump, args.dump)
+    print(f"mtpflow lammps-run: protocol complete; {args.log}, {args.dump}")
+    return 0
+
+
+def run_lammps_outputs(args) -> int:
+    import argparse
+
+    run_lammps_thermo(argparse.Namespace(log=args.log, out=args.thermo))
+    run_lammps_traj(argparse.Namespace(dump=args.dump, species=args.species,
+                                       timestep_fs=args.timestep_fs, out=args.traj))
     return 0
 
 
@@ -319,6 +364,21 @@ def register(subparsers) -> None:
                         "else 10000)")
     q.set_defaults(func=run_deck)
 
+    r = subparsers.add_parser(
+        "lammps-run", help="run a lammps-deck folder with LAMMPS; on completion link its log and dump",
+        description="Starts COMMAND -in in.lammps -log none in WORKDIR (the deck continues from the newer "
+        "restart file when one exists, so rerunning after a stopped job resumes it). When LAMMPS ends "
+        "and md.log says the protocol is complete, --log and --dump become hard links to md.log and "
+        "traj.lammpstrj (copies where links are impossible). A failure or an early stop exits with "
+        "status 2 and leaves WORKDIR as it is, for the rerun.")
+    r.add_argument("workdir", metavar="WORKDIR", help="folder written by mtpflow lammps-deck")
+    r.add_argument("--command", required=True,
+                   help="how to start LAMMPS, e.g. 'mpiexec -n 2 lmp' or 'srun -n 32 lmp_mpi' (the "
+                        "launcher and the LAMMPS executable built with the MLIP interface or ML-MTP)")
+    r.add_argument("--log", required=True, help="output: the completed run's LAMMPS log (md.log)")
+    r.add_argument("--dump", required=True, help="output: the completed run's dump (traj.lammpstrj)")
+    r.set_defaults(func=run_lammps_run)
+
     t = subparsers.add_parser(
         "lammps-thermo", help="thermo CSV (as mtpflow md writes) from a LAMMPS log of a lammps-deck run",
         description="Reads the thermo rows of a LAMMPS log (thermo_style custom step time temp pe ke "
@@ -345,3 +405,15 @@ def register(subparsers) -> None:
     u.add_argument("--timestep-fs", type=float, required=True, help="MD time step of the run (fs)")
     u.add_argument("--out", required=True, help="trajectory output (.extxyz)")
     u.set_defaults(func=run_lammps_traj)
+
+    v = subparsers.add_parser(
+        "lammps-outputs", help="thermo CSV and extxyz trajectory (as mtpflow md writes them) from a "
+        "lammps-deck run", description="lammps-thermo and lammps-traj in one call: LOG -> --thermo, "
+        "DUMP -> --traj.")
+    v.add_argument("log", metavar="LOG", help="LAMMPS log (md.log of a lammps-deck run)")
+    v.add_argument("dump", metavar="DUMP", help="LAMMPS dump (traj.lammpstrj of a lammps-deck run)")
+    v.add_argument("--species", required=True, help="element of LAMMPS types 1, 2, ... (e.g. Li,Al,Cl)")
+    v.add_argument("--timestep-fs", type=float, required=True, help="MD time step of the run (fs)")
+    v.add_argument("--thermo", required=True, help="thermo CSV output")
+    v.add_argument("--traj", required=True, help="trajectory output (.extxyz)")
+    v.set_defaults(func=run_lammps_outputs)

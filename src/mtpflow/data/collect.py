@@ -122,6 +122,17 @@ def to_configs(runs_frames: Sequence[tuple[Run, list]], species: Sequence[str]) 
     return configs
 
 
+def species_in_order(runs: Sequence[Run]) -> list[str]:
+    """The elements the runs name: their union, in order of first appearance (runs in the order
+    given, frames in file order, atoms in file order)."""
+    seen: dict[str, None] = {}
+    for run in runs:
+        for atoms in run.frames:
+            for symbol in atoms.get_chemical_symbols():
+                seen.setdefault(symbol, None)
+    return list(seen)
+
+
 def unique_sources(runs: list[Run]) -> None:
     seen: dict[str, int] = {}
     for run in runs:

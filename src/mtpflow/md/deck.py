@@ -19,12 +19,17 @@ from mtpflow.errors import InputError
 from mtpflow.md.protocol import Protocol
 
 BAR_PER_GPA = units.GPa / units.bar
+# The deck's last line prints this to its log: a log without it is a run stopped early.
+COMPLETE_MARKER = "mtpflow: protocol complete"
+# Steps between restart files when neither --restart-every nor the protocol's checkpoint_every is set.
+DEFAULT_RESTART_EVERY = 10000
 
 
 @dataclass
 class DeckFiles:
     """File names the deck refers to (relative to the folder LAMMPS runs in)."""
 
+    deck: str = "in.lammps"
     data: str = "data.lammps"
     potential: str = "potential.almtp"
     log: str = "md.log"
@@ -78,11 +83,11 @@ def make_deck(protocol: Protocol, species, masses, files: DeckFiles, pair_style:
               title: str = "") -> str:
     """The text of in.lammps for `protocol` (units metal, atom_style atomic)."""
     p = protocol
-    restart_every = restart_every or p.checkpoint_every or 10000
+    restart_every = restart_every or p.checkpoint_every or DEFAULT_RESTART_EVERY
     t0 = p.start_temperature_K()
     lines = [
         f"# mtpflow LAMMPS deck{': ' + title if title else ''}",
-        f"# stages: " + "; ".join(f"{s.name} {s.ensemble} {s.n_steps} steps" for s in p.stages),
+        "# stages: " + "; ".join(f"{s.name} {s.ensemble} {s.n_steps} steps" for s in p.stages),
         "# run: srun <lmp> -in in.lammps   (continues from the newer restart file when one exists)",
         "",
         f"log             {files.log} append",
@@ -136,5 +141,5 @@ def make_deck(protocol: Protocol, species, masses, files: DeckFiles, pair_style:
         lines += [f'if "${{now}} < {b}" then "run {b} upto start {a} stop {b}"']
         lines += [f"unfix           {fid}" for fid in reversed(ids)]
         lines += [""]
-    lines += ['print "mtpflow: protocol complete"', ""]
+    lines += [f'print "{COMPLETE_MARKER}"', ""]
     return "\n".join(lines)

@@ -4,7 +4,7 @@ A protocol (YAML, see mtpflow.io.md_files.read_protocol) looks like
 
     timestep_fs: 1.0
     thermo_every: 100        # steps between thermo CSV rows
-    traj_every: 1000         # steps between trajectory frames
+    traj_every: 100          # steps between trajectory frames (default 100)
     checkpoint_every: 10000  # steps between checkpoints (0: none)
     seed: 42
     initial_temperature_K: 1000   # Maxwell-Boltzmann velocities (default: first stage's temperature)
@@ -83,7 +83,7 @@ class Protocol:
     stages: list[Stage]
     timestep_fs: float = 1.0
     thermo_every: int = 100
-    traj_every: int = 1000
+    traj_every: int = 100
     checkpoint_every: int = 0
     seed: int = 0
     initial_temperature_K: float | None = None
@@ -246,7 +246,7 @@ def protocol_from_dict(d, path=None) -> Protocol:
         return Protocol(
             stages=stages, timestep_fs=dt,
             thermo_every=_number(d, "thermo_every", where, positive=True, integer=True, default=100),
-            traj_every=_number(d, "traj_every", where, positive=True, integer=True, default=1000),
+            traj_every=_number(d, "traj_every", where, positive=True, integer=True, default=100),
             checkpoint_every=_number(d, "checkpoint_every", where, nonneg=True, integer=True, default=0),
             seed=_number(d, "seed", where, nonneg=True, integer=True, default=0),
             initial_temperature_K=_number(d, "initial_temperature_K", where, nonneg=True),

@@ -51,6 +51,8 @@ def test_analyze_outputs(analysed):
     assert s["conductivity_S_per_cm"] > 0 and s["haven_ratio"] == 1.0
     assert s["p_casc"] > 3 * s["p_casc_null"]
     assert 1.0 < s["hop_distance_A"] < 2.5 and "minimum of P(r,t)" in s["hop_distance_source"]
+    assert "cage peak" in s["hop_distance_reason"] and s["hop_distance_window_A"] == [1.5, 4.5]
+    assert s["p_casc_exceeds_null"] is True and s["p_casc_verdict"].startswith("exceeds the null")
     assert s["vanhove_lags_ps"] == pytest.approx([0.1, 1.0, 5.0])
     assert len(s["alpha2"]["lag_ps"]) == len(s["alpha2"]["value"])
     for name in ("msd", "vanhove", "alpha2", "hops", "ions", "residence", "cascades"):
@@ -82,6 +84,9 @@ def test_analyze_without_temperature_and_bad_input(tmp_path, capsys):
     assert main(["analyze", str(f), "--species", "7", "--frame-interval-fs", "10",
                  "--outdir", str(tmp_path / "p")]) == 2
     assert "types present: 1, 2" in capsys.readouterr().err
+    assert main(["analyze", str(f), "--species", "1", "--frame-interval-fs", "10",
+                 "--hop-window", "4,2", "--outdir", str(tmp_path / "p")]) == 2
+    assert "--hop-window takes low,high" in capsys.readouterr().err
     assert not (tmp_path / "p" / "summary.json").exists()
 
 
@@ -95,6 +100,12 @@ def test_sweep_table_and_plots(analysed, tmp_path):
     assert {"cc_density_per_nm3", "D_A2_per_ps", "conductivity_S_per_cm", "hop_fraction",
             "p_casc", "p_casc_null"} <= set(df.columns)
     assert (tmp_path / "sweep_vs_cc.png").exists() and (tmp_path / "sweep_vs_x.png").exists()
+    for n_al, row in zip((2, 4), df.sort_values("x", ascending=False).itertuples()):
+        s = json.loads((out[n_al][0] / "summary.json").read_text())
+        assert row.p_casc_null_std == pytest.approx(s["p_casc_null_std"])
+        assert row.p_casc_z == pytest.approx(s["p_casc_z"]) and row.p_casc_exceeds_null
+        assert row.p_casc_verdict == s["p_casc_verdict"]
+        assert row.hop_distance_A == pytest.approx(s["hop_distance_A"])
     bad = tmp_path / "bad.json"
     bad.write_text('{"species": "Li"}')
     assert main(["sweep", str(bad), "--out", str(tmp_path / "s2.csv")]) == 2

@@ -15,6 +15,7 @@ rule analyze:
             for o in (
                 opt("--lags-ps", ANALYSIS.get("lags_ps")),
                 opt("--hop-distance", ANALYSIS.get("hop_distance_A")),
+                opt("--hop-window", ANALYSIS.get("hop_window_A")),
                 opt("--cascade-radius", ANALYSIS.get("cascade_radius_A")),
                 opt("--cascade-window", ANALYSIS.get("cascade_window_ps")),
             )

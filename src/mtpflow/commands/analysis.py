@@ -55,8 +55,13 @@ def register(sub):
     p.add_argument("--hop-distance", type=float, default=None, help="hop threshold in Å on the "
                    "move of an ion's time-averaged position. Default: the minimum of P(r,t) "
                    "between the cage peak and the hop peak (it separates the two populations); "
-                   "1.6 Å (about half a Li-Li site distance in chlorides) when P(r,t) has no "
-                   "such minimum")
+                   "accepted only inside --hop-window and when both peaks rise >= 3 counting "
+                   "standard deviations above it; otherwise 1.6 Å (about half a Li-Li site "
+                   "distance in chlorides), with the reason in summary.json "
+                   "(hop_distance_reason)")
+    p.add_argument("--hop-window", default="1.5,4.5", help="low,high in Å: where a P(r,t) "
+                   "minimum is accepted as the hop distance. Default 1.5,4.5 (between the Li "
+                   "cage, < ~1 Å, and Li-Li site distances of ~2.5-4 Å in chlorides)")
     p.add_argument("--smooth-ps", type=float, default=0.5, help="window in ps of the moving "
                    "average removing cage vibration before hop detection. Default 0.5 ps (several "
                    "Li vibration periods of 0.1-0.2 ps, shorter than typical residence times)")
@@ -138,9 +143,14 @@ def cmd_analyze(args) -> int:
     fit = _floats(args.fit_range_ps, "--fit-range-ps") if args.fit_range_ps else None
     if fit is not None and len(fit) != 2:
         raise InputError(f"--fit-range-ps takes start,end in ps, got {args.fit_range_ps!r}")
+    window = _floats(args.hop_window, "--hop-window")
+    if len(window) != 2 or not 0 < window[0] < window[1]:
+        raise InputError(f"--hop-window takes low,high in Å with 0 < low < high, got "
+                         f"{args.hop_window!r}")
     opts = AnalysisOptions(
         lags_ps=_floats(args.lags_ps, "--lags-ps") if args.lags_ps else None,
-        hop_distance_A=args.hop_distance, cascade_radius_A=args.cascade_radius,
+        hop_distance_A=args.hop_distance, hop_window_A=tuple(window),
+        cascade_radius_A=args.cascade_radius,
         cascade_window_ps=args.cascade_window, smooth_ps=args.smooth_ps, fit_range_ps=fit,
         temperature_K=args.temperature_K, charge_e=args.charge, n_shuffles=args.shuffles,
         seed=args.seed)
@@ -170,8 +180,10 @@ def cmd_analyze(args) -> int:
           f"D = {s['D_A2_per_ps']:.4g} Å²/ps (fit {s['D_fit_range_ps'][0]:g}-"
           f"{s['D_fit_range_ps'][1]:g} ps), sigma = "
           f"{'null' if sig is None else f'{sig:.4g} S/cm'}; hops {s['n_hops']} (fraction "
-          f"{s['hop_fraction']:.3f}, d = {s['hop_distance_A']:.3g} Å); P_casc = "
-          f"{_fmt(s['p_casc'])} vs null {_fmt(s['p_casc_null'])} -> {outdir}")
+          f"{s['hop_fraction']:.3f}, d = {s['hop_distance_A']:.3g} Å, "
+          f"{s['hop_distance_source']}); P_casc = {_fmt(s['p_casc'])} vs null "
+          f"{_fmt(s['p_casc_null'])} ± {_fmt(s['p_casc_null_std'])}: {s['p_casc_verdict']} "
+          f"-> {outdir}")
     return 0
 
 

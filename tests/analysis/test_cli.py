@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from .conftest import write_dump, write_extxyz
+from .report_inputs import write_inputs
 
 from mtpflow.analysis.synthetic import lattice_hopping, wrap
 from mtpflow.cli import main
@@ -99,7 +100,8 @@ def test_sweep_table_and_plots(analysed, tmp_path):
     assert len(df) == 2 and sorted(df["x"]) == [20.0, 40.0]
     assert {"cc_density_per_nm3", "D_A2_per_ps", "conductivity_S_per_cm", "hop_fraction",
             "p_casc", "p_casc_null"} <= set(df.columns)
-    assert (tmp_path / "sweep_vs_cc.png").exists() and (tmp_path / "sweep_vs_x.png").exists()
+    # both compositions have the same [CC] (same cell and Li count): a trend only against x
+    assert (tmp_path / "sweep_vs_x.png").exists() and not (tmp_path / "sweep_vs_cc.png").exists()
     for n_al, row in zip((2, 4), df.sort_values("x", ascending=False).itertuples()):
         s = json.loads((out[n_al][0] / "summary.json").read_text())
         assert row.p_casc_null_std == pytest.approx(s["p_casc_null_std"])
@@ -117,7 +119,7 @@ def test_report_all_sections(analysed, tmp_path, capsys):
     sweep = tmp_path / "sweep.csv"
     main(["sweep", str(out[2][0]), str(out[4][0]), "--out", str(sweep), "--no-plots"])
     html = tmp_path / "report.html"
-    rc = main(["report", "--out", str(html), "--title", "LiAlCl4 test",
+    rc = main(["report", "--out", str(html), "--title", "LiAlCl4 test", *write_inputs(tmp_path),
                "--dataset-summary", str(FIX / "dataset_summary.csv"),
                "--train-log", str(FIX / "train_log.csv"), str(FIX / "train_log_partial.csv"),
                "--errors", str(FIX / "errors.json"), "--parity-plots", str(FIX),
@@ -126,11 +128,14 @@ def test_report_all_sections(analysed, tmp_path, capsys):
     assert rc == 0
     text = html.read_text()
     assert "absent" not in capsys.readouterr().err
-    for title in ("Dataset summary", "Training curve", "Validation metrics", "Parity plots",
-                  "MD thermodynamics", "Dynamic heterogeneity", "Composition sweep"):
+    for title in ("What produced this report", "Configuration as used",
+                  "Model and training settings", "Dataset summary", "Training curve",
+                  "Validation metrics", "Parity plots", "MD thermodynamics",
+                  "Dynamic heterogeneity", "Composition sweep", "Wall time per rule"):
         assert f">{title}</h2>" in text
-    # training 2, parity 1, thermo 1, analysis 5, sweep 2
-    assert text.count("data:image/png;base64,") == 2 + 1 + 1 + 5 + 2
+    # training 2, parity 1, thermo 2 (the run, the plain file), analysis 5, sweep 2 (vs [CC] has
+    # one value: vs x and vs T... T has one value too: vs x only) -> 1
+    assert text.count("data:image/png;base64,") == 2 + 1 + 2 + 5 + 1
     assert "0.0042" in text and "density_g_cm3" in text and "p_casc" in text
     assert "src=\"http" not in text and "<link" not in text          # self-contained
 

@@ -229,8 +229,8 @@ def cmd_report(args) -> int:
     runs = [_md_run(paths) for paths in args.md_run]
     in_runs = {str(Path(t)) for _, run, _ in runs if run for t in run.thermo_paths}
     thermo = [_guard(p, _csv) for p in args.thermo if str(Path(p)) not in in_runs]
-    labels, problems = _efs_labels(args.reference_data)
     missing = [p for p in args.reference_data if not Path(p).exists()]
+    labels, problems = _efs_labels([p for p in args.reference_data if p not in missing])
     stages = {
         "provenance": [("", {"versions": _versions(), "labels": labels,
                              "problems": problems + [f"{p}: not found" for p in missing],

@@ -18,6 +18,7 @@ from mtpflow.errors import MtpflowError
 VERB_MODULES: list[str] = [
     "mtpflow.commands.basis",
     "mtpflow.commands.analysis",
+    "mtpflow.commands.report",
     "mtpflow.commands.data",
     "mtpflow.commands.md",
     "mtpflow.commands.train",

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from .conftest import write_dump, write_extxyz
+from .report_inputs import write_inputs
 
 from mtpflow.analysis.synthetic import lattice_hopping, wrap
 from mtpflow.cli import main
@@ -51,6 +52,8 @@ def test_analyze_outputs(analysed):
     assert s["conductivity_S_per_cm"] > 0 and s["haven_ratio"] == 1.0
     assert s["p_casc"] > 3 * s["p_casc_null"]
     assert 1.0 < s["hop_distance_A"] < 2.5 and "minimum of P(r,t)" in s["hop_distance_source"]
+    assert "cage peak" in s["hop_distance_reason"] and s["hop_distance_window_A"] == [1.5, 4.5]
+    assert s["p_casc_exceeds_null"] is True and s["p_casc_verdict"].startswith("exceeds the null")
     assert s["vanhove_lags_ps"] == pytest.approx([0.1, 1.0, 5.0])
     assert len(s["alpha2"]["lag_ps"]) == len(s["alpha2"]["value"])
     for name in ("msd", "vanhove", "alpha2", "hops", "ions", "residence", "cascades"):
@@ -82,6 +85,9 @@ def test_analyze_without_temperature_and_bad_input(tmp_path, capsys):
     assert main(["analyze", str(f), "--species", "7", "--frame-interval-fs", "10",
                  "--outdir", str(tmp_path / "p")]) == 2
     assert "types present: 1, 2" in capsys.readouterr().err
+    assert main(["analyze", str(f), "--species", "1", "--frame-interval-fs", "10",
+                 "--hop-window", "4,2", "--outdir", str(tmp_path / "p")]) == 2
+    assert "--hop-window takes low,high" in capsys.readouterr().err
     assert not (tmp_path / "p" / "summary.json").exists()
 
 
@@ -94,7 +100,14 @@ def test_sweep_table_and_plots(analysed, tmp_path):
     assert len(df) == 2 and sorted(df["x"]) == [20.0, 40.0]
     assert {"cc_density_per_nm3", "D_A2_per_ps", "conductivity_S_per_cm", "hop_fraction",
             "p_casc", "p_casc_null"} <= set(df.columns)
-    assert (tmp_path / "sweep_vs_cc.png").exists() and (tmp_path / "sweep_vs_x.png").exists()
+    # both compositions have the same [CC] (same cell and Li count): a trend only against x
+    assert (tmp_path / "sweep_vs_x.png").exists() and not (tmp_path / "sweep_vs_cc.png").exists()
+    for n_al, row in zip((2, 4), df.sort_values("x", ascending=False).itertuples()):
+        s = json.loads((out[n_al][0] / "summary.json").read_text())
+        assert row.p_casc_null_std == pytest.approx(s["p_casc_null_std"])
+        assert row.p_casc_z == pytest.approx(s["p_casc_z"]) and row.p_casc_exceeds_null
+        assert row.p_casc_verdict == s["p_casc_verdict"]
+        assert row.hop_distance_A == pytest.approx(s["hop_distance_A"])
     bad = tmp_path / "bad.json"
     bad.write_text('{"species": "Li"}')
     assert main(["sweep", str(bad), "--out", str(tmp_path / "s2.csv")]) == 2
@@ -106,7 +119,7 @@ def test_report_all_sections(analysed, tmp_path, capsys):
     sweep = tmp_path / "sweep.csv"
     main(["sweep", str(out[2][0]), str(out[4][0]), "--out", str(sweep), "--no-plots"])
     html = tmp_path / "report.html"
-    rc = main(["report", "--out", str(html), "--title", "LiAlCl4 test",
+    rc = main(["report", "--out", str(html), "--title", "LiAlCl4 test", *write_inputs(tmp_path),
                "--dataset-summary", str(FIX / "dataset_summary.csv"),
                "--train-log", str(FIX / "train_log.csv"), str(FIX / "train_log_partial.csv"),
                "--errors", str(FIX / "errors.json"), "--parity-plots", str(FIX),
@@ -115,11 +128,14 @@ def test_report_all_sections(analysed, tmp_path, capsys):
     assert rc == 0
     text = html.read_text()
     assert "absent" not in capsys.readouterr().err
-    for title in ("Dataset summary", "Training curve", "Validation metrics", "Parity plots",
-                  "MD thermodynamics", "Dynamic heterogeneity", "Composition sweep"):
+    for title in ("What produced this report", "Configuration as used",
+                  "Model and training settings", "Dataset summary", "Training curve",
+                  "Validation metrics", "Parity plots", "MD thermodynamics",
+                  "Dynamic heterogeneity", "Composition sweep", "Wall time per rule"):
         assert f">{title}</h2>" in text
-    # training 2, parity 1, thermo 1, analysis 5, sweep 2
-    assert text.count("data:image/png;base64,") == 2 + 1 + 1 + 5 + 2
+    # training 2, parity 1, thermo 2 (the run, the plain file), analysis 5, sweep 2 (vs [CC] has
+    # one value: vs x and vs T... T has one value too: vs x only) -> 1
+    assert text.count("data:image/png;base64,") == 2 + 1 + 2 + 5 + 1
     assert "0.0042" in text and "density_g_cm3" in text and "p_casc" in text
     assert "src=\"http" not in text and "<link" not in text          # self-contained
 

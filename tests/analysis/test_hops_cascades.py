@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtpflow.analysis.cascades import CascadeAnalysis, chain_lengths
+from mtpflow.analysis.cascades import CascadeAnalysis, chain_lengths, compare_to_null
 from mtpflow.analysis.hops import HopAnalysis
 from mtpflow.analysis.pipeline import AnalysisOptions, analyze
 from mtpflow.analysis.synthetic import lattice_hopping
@@ -85,3 +85,42 @@ def test_pipeline_summary_on_caged_only():
     assert s["conductivity_S_per_cm"] is None
     assert "fallback 1.6" in s["hop_distance_source"]
     assert any("--temperature-K" in w for w in s["warnings"])
+
+
+def test_p_casc_compared_to_its_null():
+    null = [0.1, 0.2, 0.3]                        # mean 0.2, std sqrt(2/3) / 10 = 0.08165
+    hi = compare_to_null(0.5, null)
+    assert hi["p_casc_z"] == pytest.approx(0.3 / np.sqrt(2 / 3) * 10)        # 3.674
+    assert hi["p_casc_exceeds_null"] is True and hi["p_casc_p_value"] == pytest.approx(0.25)
+    assert hi["p_casc_verdict"].startswith("exceeds the null by 3.7 σ")
+    mid = compare_to_null(0.25, null)
+    assert mid["p_casc_z"] == pytest.approx(0.6124, abs=1e-4)
+    assert mid["p_casc_exceeds_null"] is False and mid["p_casc_p_value"] == pytest.approx(0.5)
+    assert mid["p_casc_verdict"].startswith("consistent with the null (z = +0.6 σ")
+    low = compare_to_null(0.0, null)
+    assert low["p_casc_verdict"].startswith("consistent with the null (z = -2.4 σ")   # not 3 σ
+    assert low["p_casc_exceeds_null"] is False and low["p_casc_p_value"] == 1.0
+    assert compare_to_null(0.0, [0.19, 0.2, 0.21])["p_casc_verdict"].startswith(
+        "below the null by 24.5 σ")
+    flat = compare_to_null(0.1, [0.0, 0.0])
+    assert flat["p_casc_z"] is None and flat["p_casc_exceeds_null"] is True
+    assert "no spread" in flat["p_casc_verdict"]
+    same = compare_to_null(0.0, [0.0, 0.0])
+    assert same["p_casc_exceeds_null"] is False and "consistent with the null" in same["p_casc_verdict"]
+    none = compare_to_null(None, [])
+    assert none["p_casc_z"] is None and "no hops" in none["p_casc_verdict"]
+
+
+def test_pipeline_reports_p_casc_against_the_null(lattice):
+    tr, _ = lattice
+    s = analyze(tr, AnalysisOptions(lags_ps=[0.1, 1.0], n_shuffles=20)).summary
+    assert s["p_casc_z"] == pytest.approx((s["p_casc"] - s["p_casc_null"]) / s["p_casc_null_std"])
+    assert s["p_casc_z"] > 5 and s["p_casc_exceeds_null"] is True
+    assert s["p_casc_p_value"] == pytest.approx(1 / 21)
+    assert s["p_casc_verdict"].startswith(f"exceeds the null by {s['p_casc_z']:.1f} σ")
+    pos, cell, _ = lattice_hopping(n_frames=2000, n_ions=100, hop_prob=4e-4, cascade_prob=0.0,
+                                   seed=3)
+    tr = SpeciesTrajectory.from_arrays(pos, 0.01, cell, "Li")
+    s = analyze(tr, AnalysisOptions(lags_ps=[0.1, 1.0], n_shuffles=20)).summary
+    assert s["p_casc_exceeds_null"] is False and abs(s["p_casc_z"]) < 3
+    assert s["p_casc_verdict"].startswith("consistent with the null")

@@ -9,7 +9,7 @@ from .conftest import TRICLINIC, write_extxyz
 
 from mtpflow.analysis.msd import MSD, msd_fft, nernst_einstein_S_per_cm
 from mtpflow.analysis.synthetic import brownian
-from mtpflow.analysis.vanhove import Alpha2, VanHove, hop_distance_from_P
+from mtpflow.analysis.vanhove import Alpha2, VanHove
 from mtpflow.errors import InputError
 from mtpflow.io.trajectory import SpeciesTrajectory, read_species_trajectory
 
@@ -104,11 +104,3 @@ def test_lag_and_fit_range_errors():
         MSD(tr, fit_range_ps=(0.1, 0.2)).run()
     with pytest.raises(InputError, match="frames >= 2"):
         MSD(SpeciesTrajectory.from_arrays(np.zeros((1, 2, 3)), 0.1, np.eye(3)))
-
-
-def test_hop_distance_from_P_minimum():
-    r = (np.arange(100) + 0.5) * 0.05
-    P = np.exp(-((r - 0.4) / 0.15) ** 2) + 0.2 * np.exp(-((r - 3.0) / 0.3) ** 2)
-    d, lag, depth = hop_distance_from_P(r, P[None], np.array([1.0]))
-    assert 1.2 < d < 2.3 and depth > 0.9
-    assert hop_distance_from_P(r, np.exp(-((r - 0.4) / 0.15) ** 2)[None], np.array([1.0])) is None

@@ -123,9 +123,23 @@ def check_training(wd: Path, cfg: dict) -> None:
 
 
 def check_report(wd: Path, cfg: dict, sections: list[str]) -> None:
+    import yaml
+
+    from mtpflow import __version__
+
     html = (wd / "results/report/report.html").read_text()
     assert "<html" in html[:500].lower()
     assert "data:image/png;base64," in html
+    # what produced it: the version, the engine of the data, the config as used, the protocol
+    # per stage, the thermo per stage and the wall time per rule
+    assert f"by mtpflow {__version__}" in html and "CHGNet-0.3.0" in html
+    used = yaml.safe_load((wd / "results/report/config_used.yaml").read_text())
+    assert used["train"]["force_weight"] == cfg["train"]["force_weight"]
+    assert "train.force_weight" in html and "md.quench_rate_K_per_s" in html
+    assert "T_start → T_end (K)" in html and "T (K) mean ± std" in html
+    assert "1 melt" in html and "3 production" in html
+    assert "total wall (s)" in html and "max RSS (MB)" in html
+    assert "overflow-x:auto" in html
     log = (wd / "logs/report/all.log").read_text()
     for name in sections:  # mtpflow report lists each section as present or absent
         assert f"{name}: present" in log, (name, log)
@@ -213,7 +227,8 @@ def check_analysis(wd: Path, cfg: dict) -> None:
 
 
 RULES = {"build_initial", "aimd", "collect", "densify", "dataset", "init_mtp", "train", "calc_errors",
-         "md_protocol", "md", "production", "analyze", "sweep", "report"}
+         "md_protocol", "md", "production", "analyze", "sweep", "config_used", "report"}
+LOCAL_RULES = {"md_protocol", "config_used"}   # run by snakemake itself (never SLURM jobs)
 DOWNSTREAM_OF_TRAINING = {"train", "calc_errors", "md", "production", "analyze", "sweep", "report"}
 
 
@@ -231,6 +246,14 @@ def check_all_stages(wd: Path, cfg: dict) -> None:
     check_training(wd, cfg)
     check_md(wd, cfg)
     check_analysis(wd, cfg)
-    check_report(wd, cfg, ["Dataset summary", "Training curve", "Validation metrics", "Parity plots",
-                           "MD thermodynamics", "Dynamic heterogeneity", "Composition sweep"])
+    one_point = len(cfg["md"]["compositions"]) * len(cfg["md"]["temperatures_K"]) < 2
+    check_report(wd, cfg, ["What produced this report", "Configuration as used",
+                           "Model and training settings", "Wall time per rule",
+                           "Dataset summary", "Training curve", "Validation metrics", "Parity plots",
+                           "MD thermodynamics", "Dynamic heterogeneity"]
+                 + ([] if one_point else ["Composition sweep"]))
+    if one_point:  # no trend to draw: the sweep section says why (and is listed as partial)
+        html = (wd / "results/report/report.html").read_text()
+        assert "one state point: a trend needs at least two" in html
+        assert "Composition sweep: partial" in (wd / "logs/report/all.log").read_text()
     check_logs_and_benchmarks(wd, sorted(RULES))

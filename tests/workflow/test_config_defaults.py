@@ -59,6 +59,7 @@ VERB_DEFAULTS = {
     "md.lammps.pair_style_override": [("lammps-deck", "pair_style_override")],
     "analysis.lags_ps": [("analyze", "lags_ps")],
     "analysis.hop_distance_A": [("analyze", "hop_distance")],
+    "analysis.hop_window_A": [("analyze", "hop_window")],
     "analysis.cascade_radius_A": [("analyze", "cascade_radius")],
     "analysis.cascade_window_ps": [("analyze", "cascade_window")],
     "report.title": [("report", "title")],
@@ -81,6 +82,8 @@ WORKFLOW_ONLY = {
 def _same(config_value, verb_value):
     if config_value == {} and verb_value == []:  # no INCAR overrides either way
         return True
+    if isinstance(config_value, list) and isinstance(verb_value, str):  # a list option: "a,b"
+        return config_value == [float(v) for v in verb_value.split(",")]
     return config_value == verb_value and type(config_value) is type(verb_value) or (
         isinstance(config_value, float) and config_value == verb_value)
 

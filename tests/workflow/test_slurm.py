@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .checks import DOWNSTREAM_OF_TRAINING, RULES, check_all_stages, check_training
+from .checks import DOWNSTREAM_OF_TRAINING, LOCAL_RULES, RULES, check_all_stages, check_training
 from .smk import ROOT, TEST_CONFIG, load_config, planned_jobs, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -85,7 +85,7 @@ def slurm_run(cluster, tmp_path_factory):
 def test_every_rule_ran_as_a_slurm_job(slurm_run):
     wd, output = slurm_run
     jobs = submitted(output)
-    assert sorted(set(jobs.values())) == sorted(RULES - {"md_protocol"})  # md_protocol is local
+    assert sorted(set(jobs.values())) == sorted(RULES - LOCAL_RULES)  # local rules: no SLURM job
     records = jobcomp()
     for jobid, rule in jobs.items():
         rec = records.get(jobid)

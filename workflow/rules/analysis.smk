@@ -17,6 +17,7 @@ rule analyze:
             for o in (
                 opt("--lags-ps", ANALYSIS["lags_ps"]),
                 opt("--hop-distance", ANALYSIS["hop_distance_A"]),
+                opt("--hop-window", ANALYSIS["hop_window_A"]),
                 opt("--cascade-radius", ANALYSIS["cascade_radius_A"]),
                 opt("--cascade-window", ANALYSIS["cascade_window_ps"]),
             )

@@ -118,9 +118,48 @@ def chain_lengths(parent):
     return np.array(sorted(best.values()), dtype=np.int64)
 
 
+NULL_SIGMA = 3.0   # P_casc "exceeds the null" when it lies this many null σ above its mean
+
+
+def compare_to_null(p_casc, null_samples, n_sigma=NULL_SIGMA) -> dict:
+    """P_casc against its shuffled-time null: {p_casc_z: (P_casc - mean) / std of the shuffles
+    (None when the shuffles have no spread), p_casc_p_value: the one-sided empirical p-value
+    (k + 1) / (n + 1), k = shuffles with P >= P_casc, p_casc_exceeds_null: z >= n_sigma (or,
+    with no spread, P_casc above every shuffle), p_casc_verdict: the same in words}."""
+    null = np.asarray([] if null_samples is None else null_samples, dtype=float)
+    if p_casc is None:
+        return {"p_casc_z": None, "p_casc_p_value": None, "p_casc_exceeds_null": None,
+                "p_casc_verdict": "no hops: P_casc is undefined"}
+    if null.size == 0:
+        return {"p_casc_z": None, "p_casc_p_value": None, "p_casc_exceeds_null": None,
+                "p_casc_verdict": "no null shuffles (--shuffles 0): P_casc not compared"}
+    mean, std, n = float(null.mean()), float(null.std()), null.size
+    p_value = float((np.count_nonzero(null >= p_casc) + 1) / (n + 1))
+    tail = f"one-sided p = {p_value:.2g} from {n} shuffles"
+    if std > 0:
+        z = (p_casc - mean) / std
+        exceeds = bool(z >= n_sigma)
+        if exceeds:
+            verdict = f"exceeds the null by {z:.1f} σ ({tail})"
+        elif z <= -n_sigma:
+            verdict = f"below the null by {-z:.1f} σ ({tail})"
+        else:
+            verdict = f"consistent with the null (z = {z:+.1f} σ, below {n_sigma:g} σ; {tail})"
+        return {"p_casc_z": float(z), "p_casc_p_value": p_value, "p_casc_exceeds_null": exceeds,
+                "p_casc_verdict": verdict}
+    exceeds = bool(p_casc > mean)
+    verdict = (f"above all {n} shuffles, which have no spread (all {mean:.3g}; {tail})" if exceeds
+               else f"consistent with the null: equal to all {n} shuffles ({mean:.3g}), which "
+               "have no spread" if p_casc == mean else
+               f"below all {n} shuffles, which have no spread (all {mean:.3g})")
+    return {"p_casc_z": None, "p_casc_p_value": p_value, "p_casc_exceeds_null": exceeds,
+            "p_casc_verdict": verdict}
+
+
 class CascadeAnalysis:
     """results: n_hops, n_cascade, p_casc, p_casc_null (mean), p_casc_null_std, p_casc_ratio,
-    is_cascade, parent (per hop, in HopAnalysis order), chain_lengths, chain_length_counts.
+    p_casc_null_samples (one per shuffle), is_cascade, parent (per hop, in HopAnalysis order),
+    chain_lengths, chain_length_counts.
 
     hops: a finished HopAnalysis of the same trajectory; radius_A: how close B's end site must be
     to A's start site (default 1.0 Å ~ the cage size, well under half a Li-Li site distance);
@@ -149,6 +188,7 @@ class CascadeAnalysis:
         r.radius_A, r.window_ps = self.radius_A, self.window_ps
         if n == 0:
             r.n_cascade, r.p_casc, r.p_casc_null, r.p_casc_null_std, r.p_casc_ratio = 0, None, None, None, None
+            r.p_casc_null_samples = np.zeros(0)
             r.is_cascade = np.zeros(0, bool)
             r.parent = np.zeros(0, np.int64)
             r.chain_lengths = np.zeros(0, np.int64)
@@ -160,6 +200,7 @@ class CascadeAnalysis:
         rng = np.random.default_rng(self.seed)
         null = [count_cascades(rng.permutation(h.hop_time_ps), *args)[0] / n
                 for _ in range(self.n_shuffles)]
+        r.p_casc_null_samples = np.asarray(null, dtype=float)
         r.p_casc_null = float(np.mean(null)) if null else None
         r.p_casc_null_std = float(np.std(null)) if null else None
         r.p_casc_ratio = (r.p_casc / r.p_casc_null) if r.p_casc_null else None

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mtpflow.analysis.cascades import CascadeAnalysis
+from mtpflow.analysis.cascades import CascadeAnalysis, compare_to_null
 from mtpflow.analysis.hops import HopAnalysis
 from mtpflow.analysis.msd import FORMAL_CHARGE, MSD, nernst_einstein_S_per_cm
-from mtpflow.analysis.vanhove import Alpha2, VanHove, hop_distance_from_P
+from mtpflow.analysis.vanhove import (HOP_MIN_SIGMA, HOP_WINDOW_A, Alpha2, VanHove,
+                                      hop_distance_from_P)
 
-FALLBACK_HOP_DISTANCE_A = 1.6
+FALLBACK_HOP_DISTANCE_A = 1.6    # about half a Li-Li site distance in chlorides
 HAVEN_NOTE = ("Nernst-Einstein sigma = N q^2 D / (V k_B T) with Haven ratio 1 (ion-ion velocity "
               "cross-correlations neglected), q = formal charge, V = mean cell volume")
 
@@ -24,6 +25,8 @@ HAVEN_NOTE = ("Nernst-Einstein sigma = N q^2 D / (V k_B T) with Haven ratio 1 (i
 class AnalysisOptions:
     lags_ps: list | None = None            # van Hove lags; None: decades in [2 dt, T/2]
     hop_distance_A: float | None = None    # None: P(r, t) minimum, else 1.6 Å
+    hop_window_A: tuple = HOP_WINDOW_A     # where a P(r, t) minimum is accepted (Å)
+    hop_min_sigma: float = HOP_MIN_SIGMA   # both peaks this many counting σ above the minimum
     cascade_radius_A: float = 1.0
     cascade_window_ps: float = 1.0
     smooth_ps: float = 0.5
@@ -68,18 +71,23 @@ def analyze(traj, opts: AnalysisOptions | None = None, warnings_list=None) -> An
     lags = o.lags_ps if o.lags_ps else default_lags_ps(traj.dt_ps, traj.n_frames)
     vh = VanHove(traj, lags, dr_A=o.dr_A).run()
     a2 = Alpha2(traj).run()
+    window = (float(o.hop_window_A[0]), float(o.hop_window_A[1]))
+    search = None
     if o.hop_distance_A is not None:
         hop_d, hop_src = float(o.hop_distance_A), "given (--hop-distance)"
+        hop_reason = f"given: {hop_d:g} Å (--hop-distance); P(r,t) not searched"
     else:
-        found = hop_distance_from_P(vh.results.r_A, vh.results.P_per_A, vh.results.lag_ps)
-        if found:
-            hop_d = found[0]
-            hop_src = (f"minimum of P(r,t) between the cage and hop peaks at lag {found[1]:g} ps "
-                       f"(depth {found[2]:.2f})")
+        v = vh.results
+        search = hop_distance_from_P(v.r_A, v.P_per_A, v.lag_ps, v.n_independent, window,
+                                     o.hop_min_sigma)
+        if search.found:
+            hop_d, hop_src, hop_reason = search.distance_A, "minimum of P(r,t)", search.reason
         else:
             hop_d = FALLBACK_HOP_DISTANCE_A
-            hop_src = (f"fallback {FALLBACK_HOP_DISTANCE_A} A: P(r,t) shows no minimum between a "
-                       "cage peak and a hop peak at the chosen lags")
+            hop_src = f"fallback {FALLBACK_HOP_DISTANCE_A:g} Å"
+            hop_reason = (f"fallback {FALLBACK_HOP_DISTANCE_A:g} Å (about half a Li-Li site "
+                          f"distance): {search.reason}")
+            notes.append(f"hop distance: {hop_reason}")
     hops = HopAnalysis(traj, hop_d, o.smooth_ps).run()
     casc = CascadeAnalysis(traj, hops, o.cascade_radius_A, o.cascade_window_ps, o.n_shuffles,
                            o.seed).run()
@@ -108,6 +116,7 @@ def analyze(traj, opts: AnalysisOptions | None = None, warnings_list=None) -> An
         "p_casc": _finite(c.p_casc), "p_casc_null": _finite(c.p_casc_null),
         # additional keys
         "p_casc_null_std": _finite(c.p_casc_null_std), "p_casc_ratio": ratio,
+        **compare_to_null(c.p_casc, c.p_casc_null_samples),
         "n_cascade_hops": int(c.n_cascade),
         "cascade_chain_length_counts": {str(k): v for k, v in c.chain_length_counts.items()},
         "cascade_radius_A": o.cascade_radius_A, "cascade_window_ps": o.cascade_window_ps,
@@ -121,7 +130,13 @@ def analyze(traj, opts: AnalysisOptions | None = None, warnings_list=None) -> An
         "temperature_K": o.temperature_K, "charge_e": charge, "haven_ratio": 1.0,
         "conductivity_assumptions": HAVEN_NOTE,
         "vanhove_lags_ps": vh.results.lag_ps.tolist(), "vanhove_dr_A": o.dr_A,
-        "hop_distance_A": hop_d, "hop_distance_source": hop_src, "smooth_ps": o.smooth_ps,
+        "hop_distance_A": hop_d, "hop_distance_source": hop_src,
+        "hop_distance_reason": hop_reason, "hop_distance_window_A": list(window),
+        "hop_distance_min_sigma": o.hop_min_sigma,
+        "hop_distance_lag_ps": search.lag_ps if search and search.found else None,
+        "hop_distance_significance_sigma": (_finite(search.sigma) if search and search.found
+                                            else None),
+        "smooth_ps": o.smooth_ps,
         "smooth_frames": h.smooth_frames, "hop_rate_per_ion_ps": h.hop_rate_per_ion_ps,
         "mean_residence_ps": h.mean_residence_ps,
         "source": traj.path, "format": traj.format, "unwrap_method": traj.unwrap_method,

@@ -11,8 +11,11 @@ from mtpflow.errors import InputError
 
 SWEEP_COLUMNS = ["label", "species", "temperature_K", "n_ions", "volume_A3",
                  "cc_density_per_nm3", "x", "D_A2_per_ps", "conductivity_S_per_cm",
-                 "hop_fraction", "hop_rate_per_ion_ps", "n_hops", "p_casc", "p_casc_null",
-                 "p_casc_ratio", "msd_loglog_slope", "duration_ps", "source"]
+                 "hop_fraction", "hop_rate_per_ion_ps", "n_hops", "hop_distance_A", "p_casc",
+                 "p_casc_null", "p_casc_null_std", "p_casc_ratio", "p_casc_z",
+                 "p_casc_exceeds_null", "p_casc_verdict", "msd_loglog_slope", "duration_ps",
+                 "source"]
+TEXT_COLUMNS = ("label", "species", "source", "p_casc_exceeds_null", "p_casc_verdict")
 REQUIRED = ("species", "n_frames", "dt_ps", "D_A2_per_ps", "hop_fraction", "p_casc")
 
 
@@ -37,7 +40,7 @@ def sweep_table(items, reference_element="Al") -> pd.DataFrame:
     rows = [sweep_row(label, s, reference_element) for label, s in items]
     df = pd.DataFrame(rows, columns=SWEEP_COLUMNS)
     for c in SWEEP_COLUMNS:
-        if c not in ("label", "species", "source"):
+        if c not in TEXT_COLUMNS:
             df[c] = pd.to_numeric(df[c], errors="coerce")
     species = set(df["species"])
     if len(species) > 1:

@@ -1,5 +1,5 @@
-"""Verbs `analyze`, `sweep`, `report`: dynamic heterogeneity of one species, composition sweeps,
-and the self-contained HTML report over every pipeline stage given."""
+"""Verbs `analyze` and `sweep`: dynamic heterogeneity of one species and composition sweeps
+(the HTML report is mtpflow.commands.report)."""
 
 from __future__ import annotations
 
@@ -55,8 +55,13 @@ def register(sub):
     p.add_argument("--hop-distance", type=float, default=None, help="hop threshold in Å on the "
                    "move of an ion's time-averaged position. Default: the minimum of P(r,t) "
                    "between the cage peak and the hop peak (it separates the two populations); "
-                   "1.6 Å (about half a Li-Li site distance in chlorides) when P(r,t) has no "
-                   "such minimum")
+                   "accepted only inside --hop-window and when both peaks rise >= 3 counting "
+                   "standard deviations above it; otherwise 1.6 Å (about half a Li-Li site "
+                   "distance in chlorides), with the reason in summary.json "
+                   "(hop_distance_reason)")
+    p.add_argument("--hop-window", default="1.5,4.5", help="low,high in Å: where a P(r,t) "
+                   "minimum is accepted as the hop distance. Default 1.5,4.5 (between the Li "
+                   "cage, < ~1 Å, and Li-Li site distances of ~2.5-4 Å in chlorides)")
     p.add_argument("--smooth-ps", type=float, default=0.5, help="window in ps of the moving "
                    "average removing cage vibration before hop detection. Default 0.5 ps (several "
                    "Li vibration periods of 0.1-0.2 ps, shorter than typical residence times)")
@@ -87,33 +92,18 @@ def register(sub):
                        description="Collect summary.json files of `mtpflow analyze` (files or "
                        "folders holding one) into a CSV, one row per trajectory, with [CC] as the "
                        "species' number density (per nm^3) and as x = N_species / N_ref (x of "
-                       "Li_xAlCl_{3+x} with ref Al); plots against both, one line per temperature.")
+                       "Li_xAlCl_{3+x} with ref Al); plots against both, one line per temperature "
+                       "(<stem>_vs_cc.png, <stem>_vs_x.png), and against temperature, one line "
+                       "per composition, when there are several (<stem>_vs_T.png). Replicas of "
+                       "one state point are averaged (error bars: their standard deviation). With "
+                       "one state point the plot says so instead of drawing one point.")
     p.add_argument("summaries", nargs="+", help="summary.json files or analysis folders")
     p.add_argument("--out", required=True, help="sweep CSV path; plots go beside it as "
-                   "<stem>_vs_cc.png and <stem>_vs_x.png")
+                   "<stem>_vs_cc.png, <stem>_vs_x.png and <stem>_vs_T.png")
     p.add_argument("--reference-element", default="Al", help="element counted for x = N_species "
                    "/ N_ref (default Al)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.set_defaults(func=cmd_sweep)
-
-    p = sub.add_parser("report", help="self-contained HTML report over the pipeline stages given",
-                       formatter_class=_Fmt, description="Build one HTML file (plots embedded as "
-                       "base64; usable as a snakemake --report entry) from whichever stage "
-                       "outputs are given; stages not given or whose files are missing are listed "
-                       "as absent instead of failing.")
-    p.add_argument("--out", required=True, help="HTML file to write")
-    p.add_argument("--title", default="mtpflow report", help="report title")
-    p.add_argument("--dataset-summary", nargs="*", default=[], help="dataset summary CSV(s)")
-    p.add_argument("--train-log", nargs="*", default=[], help="training log CSV(s): iteration, "
-                   "loss, rmse_energy_per_atom_eV, rmse_force_eV_A, rmse_stress_GPa")
-    p.add_argument("--errors", nargs="*", default=[], help="validation errors JSON(s)")
-    p.add_argument("--parity-plots", nargs="*", default=[], help="PNG files or folders of PNGs")
-    p.add_argument("--thermo", nargs="*", default=[], help="MD thermo CSV(s): step, time_ps, "
-                   "temperature_K, potential_energy_eV, kinetic_energy_eV, total_energy_eV, "
-                   "pressure_GPa, volume_A3")
-    p.add_argument("--analysis", nargs="*", default=[], help="`mtpflow analyze` output folders")
-    p.add_argument("--sweep", nargs="*", default=[], help="`mtpflow sweep` CSV(s)")
-    p.set_defaults(func=cmd_report)
 
 
 class _Fmt(__import__("argparse").RawDescriptionHelpFormatter):
@@ -138,9 +128,14 @@ def cmd_analyze(args) -> int:
     fit = _floats(args.fit_range_ps, "--fit-range-ps") if args.fit_range_ps else None
     if fit is not None and len(fit) != 2:
         raise InputError(f"--fit-range-ps takes start,end in ps, got {args.fit_range_ps!r}")
+    window = _floats(args.hop_window, "--hop-window")
+    if len(window) != 2 or not 0 < window[0] < window[1]:
+        raise InputError(f"--hop-window takes low,high in Å with 0 < low < high, got "
+                         f"{args.hop_window!r}")
     opts = AnalysisOptions(
         lags_ps=_floats(args.lags_ps, "--lags-ps") if args.lags_ps else None,
-        hop_distance_A=args.hop_distance, cascade_radius_A=args.cascade_radius,
+        hop_distance_A=args.hop_distance, hop_window_A=tuple(window),
+        cascade_radius_A=args.cascade_radius,
         cascade_window_ps=args.cascade_window, smooth_ps=args.smooth_ps, fit_range_ps=fit,
         temperature_K=args.temperature_K, charge_e=args.charge, n_shuffles=args.shuffles,
         seed=args.seed)
@@ -170,8 +165,10 @@ def cmd_analyze(args) -> int:
           f"D = {s['D_A2_per_ps']:.4g} Å²/ps (fit {s['D_fit_range_ps'][0]:g}-"
           f"{s['D_fit_range_ps'][1]:g} ps), sigma = "
           f"{'null' if sig is None else f'{sig:.4g} S/cm'}; hops {s['n_hops']} (fraction "
-          f"{s['hop_fraction']:.3f}, d = {s['hop_distance_A']:.3g} Å); P_casc = "
-          f"{_fmt(s['p_casc'])} vs null {_fmt(s['p_casc_null'])} -> {outdir}")
+          f"{s['hop_fraction']:.3f}, d = {s['hop_distance_A']:.3g} Å, "
+          f"{s['hop_distance_source']}); P_casc = {_fmt(s['p_casc'])} vs null "
+          f"{_fmt(s['p_casc_null'])} ± {_fmt(s['p_casc_null_std'])}: {s['p_casc_verdict']} "
+          f"-> {outdir}")
     return 0
 
 
@@ -203,65 +200,20 @@ def cmd_sweep(args) -> int:
     with atomic_open(out) as fh:
         df.to_csv(fh, index=False, float_format="%.8g")
     if not args.no_plots:
-        from mtpflow.report.plots import sweep_plot
-        for x, suffix in (("cc_density_per_nm3", "cc"), ("x", "x")):
+        from mtpflow.report.plots import ONE_POINT, message_figure, state_points, sweep_plot
+
+        one = state_points(df) < 2
+        if one:
+            _warn("sweep", ONE_POINT)
+        for x, suffix in (("cc_density_per_nm3", "cc"), ("x", "x"), ("temperature_K", "T")):
             if x == "x" and not has_x(df):
                 _warn("sweep", f"no {args.reference_element} in the compositions: no plot vs x")
                 continue
             png = sweep_plot(df, x)
+            if png is None and one and suffix != "T":
+                png = message_figure(ONE_POINT)
             if png:
                 with atomic_open(out.with_name(f"{out.stem}_vs_{suffix}.png"), "wb") as fh:
                     fh.write(png)
     print(f"{len(df)} trajectories -> {out}")
-    return 0
-
-
-STAGES = [("dataset_summary", "Dataset summary", "csv"), ("train_log", "Training curve", "csv"),
-          ("errors", "Validation metrics", "json"), ("parity_plots", "Parity plots", "png"),
-          ("thermo", "MD thermodynamics", "csv"), ("analysis", "Dynamic heterogeneity", "dir"),
-          ("sweep", "Composition sweep", "csv")]
-ANALYSIS_PNGS = ("msd", "vanhove", "alpha2", "hops", "cascades")
-
-
-def _load_input(kind, path):
-    """-> (path, object or None, problem or None); never raises for a missing or bad file."""
-    import pandas as pd
-
-    p = Path(path)
-    if not p.exists():
-        return str(p), None, f"{p}: not found"
-    try:
-        if kind == "csv":
-            return str(p), pd.read_csv(p), None
-        if kind == "json":
-            return str(p), _load_json(p), None
-        if kind == "png":
-            files = sorted(p.glob("*.png")) if p.is_dir() else [p]
-            if not files:
-                return str(p), None, f"{p}: no PNG files"
-            return str(p), [(f.name, f.read_bytes()) for f in files], None
-        summary = _load_json(p / "summary.json") if (p / "summary.json").exists() else None
-        pngs = [(n, (p / f"{n}.png").read_bytes()) for n in ANALYSIS_PNGS if (p / f"{n}.png").exists()]
-        pngs += [(f.stem, f.read_bytes()) for f in sorted(p.glob("*.png")) if f.stem not in ANALYSIS_PNGS]
-        if summary is None and not pngs:
-            return str(p), None, f"{p}: no summary.json or PNGs (not an `mtpflow analyze` folder)"
-        return str(p), (summary, pngs), None
-    except (OSError, ValueError, InputError) as exc:
-        return str(p), None, f"{p}: could not read ({exc})"
-
-
-def cmd_report(args) -> int:
-    from mtpflow.report.build import build_report
-
-    out = check_writable(args.out)
-    stages = {key: (title, [_load_input(kind, p) for p in getattr(args, key)])
-              for key, title, kind in STAGES}
-    rep = build_report(args.title, stages)
-    for sec in rep.sections:
-        if sec.status != "present":
-            _warn("report", f"{sec.title}: {sec.status}")
-    with atomic_open(out) as fh:
-        fh.write(rep.render())
-    status = ", ".join(f"{s.title}: {s.status}" for s in rep.sections)
-    print(f"report -> {out} ({status})")
     return 0

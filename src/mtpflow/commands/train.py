@@ -68,7 +68,12 @@ def register(sub) -> None:
     q.add_argument("--species", help="element of each type (checked against the potential's metadata)")
     q.add_argument("--json", help="write metrics as JSON (units: eV/atom, eV/Å, GPa)")
     q.add_argument("--csv", help="per-configuration CSV (energies eV/atom, force RMSE eV/Å, stress RMSE GPa)")
-    q.add_argument("--plots", help="folder for energy/forces/stress parity PNGs")
+    q.add_argument("--plots", help="folder for energy/forces/stress parity PNGs (points coloured "
+                   "by density, g/cm³)")
+    q.add_argument("--density-precision", type=float, default=0.01,
+                   help="g/cm³: configurations are grouped by their density (mass / volume from "
+                   "the types, the species and the cell) rounded to this; the JSON's by_density "
+                   "lists the metrics per group (default 0.01)")
     q.set_defaults(func=cmd_calc_errors)
 
 
@@ -159,33 +164,89 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _num(v, spec):
+    return "null" if v is None or not np.isfinite(v) else format(v, spec)
+
+
 def format_table(m: dict, title: str) -> str:
     lines = [f"{title}: {m['n_configs']} configurations, {m['n_atoms']} atoms",
              f"{'quantity':<26}{'MAE':>12}{'RMSE':>12}{'R²':>10}{'max':>12}{'count':>10}"]
     for key, name in (("energy_per_atom", "energy (eV/atom)"), ("forces", "force comp. (eV/Å)"),
                       ("stress", "stress comp. (GPa)")):
         q = m[key]
-        lines.append(f"{name:<26}{q['mae']:>12.5g}{q['rmse']:>12.5g}{q['r2']:>10.5f}{q['max']:>12.5g}"
-                     f"{q['count']:>10d}")
+        lines.append(f"{name:<26}{_num(q['mae'], '>12.5g')}{_num(q['rmse'], '>12.5g')}"
+                     f"{_num(q['r2'], '>10.5f')}{_num(q['max'], '>12.5g')}{q['count']:>10d}")
     return "\n".join(lines)
+
+
+def format_density_table(groups: list) -> str:
+    """RMSE per density group: energy (meV/atom), force components (eV/Å), stress (GPa)."""
+    lines = ["by density: RMSE (R²)",
+             f"{'density (g/cm³)':<17}{'configs':>8}{'energy (meV/atom)':>26}"
+             f"{'forces (eV/Å)':>24}{'stress (GPa)':>24}"]
+    for g in groups:
+        d = "no cell" if g["density_g_cm3"] is None else f"{g['density_g_cm3']:g}"
+        cells = []
+        for key, scale in (("energy_per_atom", 1e3), ("forces", 1.0), ("stress", 1.0)):
+            q = g[key]
+            rmse = None if q["count"] == 0 else q["rmse"] * scale
+            cells.append(f"{_num(rmse, '.4g')} ({_num(q['r2'], '.4f')})")
+        lines.append(f"{d:<17}{g['n_configs']:>8d}" + "".join(f"{c:>24}" for c in cells))
+    return "\n".join(lines)
+
+
+def _species_for_density(args_species, pot, configs):
+    """Element of each type: --species, else the potential's, else the test set's own record."""
+    if args_species is not None:
+        return args_species, "--species"
+    if pot.species is not None:
+        return pot.species, "the potential's species"
+    from mtpflow.data.dataset import feature
+
+    recorded = {feature(c, "mtpflow_species") for c in configs} - {None}
+    if len(recorded) == 1:
+        return parse_species(recorded.pop()), "the test set's mtpflow_species feature"
+    return None, None
 
 
 def cmd_calc_errors(args) -> int:
     from mtpflow.io.atomic import atomic_open
     from mtpflow.io.cfg import read_cfg
     from mtpflow.io.mtp import read_mtp
-    from mtpflow.train.metrics import compute_errors, per_config_errors
+    from mtpflow.train.metrics import (compute_errors, config_densities, json_safe,
+                                       metrics_by_density, per_config_errors)
 
     _check_outputs(args.json, args.csv)
+    if not args.density_precision > 0:
+        raise InputError(f"--density-precision must be > 0 g/cm³, got {args.density_precision}")
     species = parse_species(args.species)
     pot = read_mtp(args.potential)
     _check_species(pot, species, args.potential)
     configs = read_cfg(args.test_cfg)
     metrics, pairs, (e, forces, w) = compute_errors(pot, configs, args.test_cfg)
     print(format_table(metrics, args.test_cfg))
+    elements, source = _species_for_density(species, pot, configs)
+    densities = None
+    metrics["density_precision_g_cm3"] = args.density_precision
+    if elements is None:
+        metrics["by_density"] = None
+        metrics["by_density_note"] = ("no element names for the types (none in the potential or "
+                                      "the test set): give --species to group by density")
+        print(f"mtpflow calc-errors: warning: {metrics['by_density_note']}", file=sys.stderr)
+    else:
+        densities = config_densities(configs, elements, args.density_precision, args.test_cfg)
+        metrics["by_density"] = metrics_by_density(configs, pairs, densities)
+        n_none = sum(d is None for d in densities)
+        metrics["by_density_note"] = (
+            f"density = mass / volume (masses of {','.join(elements)} from {source}) rounded "
+            f"to {args.density_precision:g} g/cm³; R² is null for a group of one configuration "
+            "or without variance"
+            + (f"; {n_none} non-periodic configuration(s) have no density: grouped under null"
+               if n_none else ""))
+        print(format_density_table(metrics["by_density"]))
     if args.json:
         with atomic_open(args.json, "w") as fh:
-            json.dump(metrics, fh, indent=2)
+            json.dump(json_safe(metrics), fh, indent=2, allow_nan=False)
             fh.write("\n")
     if args.csv:
         with atomic_open(args.csv, "w") as fh:
@@ -197,7 +258,7 @@ def cmd_calc_errors(args) -> int:
         from mtpflow.io.atomic import atomic_open
         from mtpflow.report.parity import parity_plots
 
-        for name, png in parity_plots(pairs, metrics).items():
+        for name, png in parity_plots(pairs, metrics, configs, densities).items():
             path = Path(args.plots) / name
             with atomic_open(path, "wb") as fh:
                 fh.write(png)

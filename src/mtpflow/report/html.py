@@ -6,7 +6,10 @@ import base64
 import datetime
 import html
 
+import numpy as np
 import pandas as pd
+
+from mtpflow import __version__
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -16,6 +19,7 @@ td,th{border:1px solid #ccd;padding:2px 6px;text-align:right}th{background:#eef}
 td.l,th.l{text-align:left}.absent{color:#a40}.note{color:#555;font-size:0.9em}
 img{max-width:100%;border:1px solid #eee;margin:0.3em 0}figure{margin:0.5em 0}
 figcaption{font-size:0.85em;color:#555}
+.scroll{overflow-x:auto;max-width:100%}.scroll table{margin:0}
 """
 
 
@@ -36,6 +40,10 @@ class Section:
         c = f' class="{cls}"' if cls else ""
         self.parts.append(f"<p{c}>{html.escape(str(s))}</p>")
 
+    def note(self, s):
+        """A remark (not content: a section of notes only is still absent)."""
+        self.parts.append(f'<p class="note">{html.escape(str(s))}</p>')
+
     def absent(self, reason):
         """A missing or unreadable input: said in the report instead of failing."""
         self.has_problem = True
@@ -48,18 +56,24 @@ class Section:
         if caption:
             self.parts.append(f'<p class="note">{html.escape(caption)}</p>')
         shown = df.head(max_rows)
-        cells = ["<table><tr>" + "".join(f'<th class="l">{html.escape(str(c))}</th>'
-                                         for c in shown.columns) + "</tr>"]
+        head = "".join(f'<th class="l">{html.escape(str(c))}</th>' for c in shown.columns)
+        cells = [f'<div class="scroll"><table><tr>{head}</tr>']
         for _, row in shown.iterrows():
             tds = []
             for v in row:
-                if isinstance(v, float):
+                if v is None or (isinstance(v, float) and v != v):
+                    s, cls = "null", ""
+                elif isinstance(v, (bool, np.bool_)):
+                    s, cls = str(bool(v)).lower(), ""
+                elif isinstance(v, (float, np.floating)):
                     s, cls = f"{v:.6g}", ""
+                elif isinstance(v, (int, np.integer)):
+                    s, cls = str(v), ""
                 else:
                     s, cls = str(v), ' class="l"'
                 tds.append(f"<td{cls}>{html.escape(s)}</td>")
             cells.append("<tr>" + "".join(tds) + "</tr>")
-        cells.append("</table>")
+        cells.append("</table></div>")
         if len(df) > max_rows:
             cells.append(f'<p class="note">first {max_rows} of {len(df)} rows</p>')
         self.parts.append("".join(cells))
@@ -93,5 +107,5 @@ class Report:
         return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>"
                 f"{html.escape(self.title)}</title><style>{STYLE}</style></head><body>"
                 f"<h1>{html.escape(self.title)}</h1><p class=\"note\">generated {when} by "
-                f"mtpflow report</p><table><tr><th class=\"l\">stage</th><th class=\"l\">status"
+                f"mtpflow {__version__} (mtpflow report)</p><table><tr><th class=\"l\">stage</th><th class=\"l\">status"
                 f"</th></tr>{rows}</table>{body}</body></html>\n")

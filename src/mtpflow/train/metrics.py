@@ -4,6 +4,9 @@ stress components, as `mtpflow calc-errors` reports them, and the predictions th
     predict(pot, configs)            energies (eV), forces (eV/Å), virials (3x3, eV) by the MTP engine
     compute_errors(pot, configs)     (metrics, pairs, predictions) of a trained potential on a set
     per_config_errors(configs, ...)  one row per configuration (calc-errors --csv)
+    config_densities(configs, ...)   density of each configuration (g/cm³, rounded), None without cell
+    metrics_by_density(...)          the metrics per density group (calc-errors --json by_density)
+    json_safe(obj)                   NaN/inf -> None, so the JSON is valid
 """
 
 from __future__ import annotations
@@ -72,19 +75,39 @@ def error_metrics(pred, ref) -> dict:
             "max": float(np.max(np.abs(d))), "count": n}
 
 
+def _has(c, key) -> bool:
+    """Whether configuration c has a reference for quantity `key` (collect_pairs' rule)."""
+    if key == "energy_per_atom":
+        return c.energy is not None
+    if key == "forces":
+        return c.forces is not None
+    return c.plus_stress is not None and c.cell is not None
+
+
+def pair_config_index(configs) -> dict:
+    """For each quantity, the configuration index of every element of collect_pairs' arrays."""
+    sizes = {"energy_per_atom": lambda c: 1, "forces": lambda c: 3 * c.n_atoms,
+             "stress": lambda c: 6}
+    return {key: np.concatenate([np.full(size(c), k, dtype=np.int64)
+                                 for k, c in enumerate(configs) if _has(c, key)] or
+                                [np.zeros(0, np.int64)])
+            for key, size in sizes.items()}
+
+
 def collect_pairs(configs, energies, forces_list, virials):
     """Predicted/reference arrays: energy per atom (eV/atom), force components (eV/Å), stress
     components (GPa, ASE sign: sigma = -W/V, Voigt xx yy zz yz xz xy). Configurations without a
-    reference quantity are left out of that quantity."""
+    reference quantity are left out of that quantity (pair_config_index tells which config each
+    element comes from)."""
     e_p, e_r, f_p, f_r, s_p, s_r = [], [], [], [], [], []
     for k, c in enumerate(configs):
-        if c.energy is not None:
+        if _has(c, "energy_per_atom"):
             e_p.append(energies[k] / c.n_atoms)
             e_r.append(c.energy / c.n_atoms)
-        if c.forces is not None:
+        if _has(c, "forces"):
             f_p.append(forces_list[k].ravel())
             f_r.append(c.forces.ravel())
-        if c.plus_stress is not None and c.cell is not None:
+        if _has(c, "stress"):
             v = c.volume
             s_p.append(-virials[k][_VOIGT] / v / GPa)
             s_r.append(-c.plus_stress / v / GPa)
@@ -98,3 +121,71 @@ def all_metrics(configs, pairs) -> dict:
     for key, (p, r) in pairs.items():
         out[key] = error_metrics(p, r)
     return out
+
+
+DENSITY_PRECISION_G_CM3 = 0.01
+
+
+def config_densities(configs, species, precision=DENSITY_PRECISION_G_CM3, path=None):
+    """Mass density (g/cm³) of each configuration from its types -> species -> atomic masses
+    and its cell volume, rounded to a multiple of `precision`; None for a non-periodic one."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    from mtpflow.data.crystal import density_g_cm3
+
+    if not precision > 0:
+        raise InputError(f"the density precision must be > 0 g/cm³, got {precision}")
+    masses = np.array([atomic_masses[atomic_numbers[s]] for s in species])
+    digits = max(0, int(np.ceil(-np.log10(precision))) + 1)
+    out = []
+    for k, c in enumerate(configs):
+        if c.n_atoms and int(c.types.max()) >= len(species):
+            raise InputError(f"configuration {k + 1} has type {int(c.types.max())} but the "
+                             f"species are {','.join(species)}; give --species with every "
+                             "element in type order", path)
+        if c.cell is None:
+            out.append(None)
+            continue
+        d = density_g_cm3(float(masses[c.types].sum()), c.volume)
+        out.append(round(round(d / precision) * precision, digits))
+    return out
+
+
+def _group_metrics(p, r, n_configs) -> dict:
+    m = error_metrics(p, r)
+    if n_configs < 2:
+        m["r2"] = float("nan")          # one configuration is no sample of the set
+    return m
+
+
+def metrics_by_density(configs, pairs, densities) -> list[dict]:
+    """[{density_g_cm3, n_configs, n_atoms, energy_per_atom, forces, stress}, ...] with the
+    metrics of all_metrics per density group (densities as config_densities gives them), sorted by
+    density, the non-periodic group (density None) last. R² is NaN (null in JSON) for a group of
+    one configuration or with zero variance of the reference."""
+    index = pair_config_index(configs)
+    dens = np.array([np.nan if d is None else d for d in densities], dtype=float)
+    keys = sorted({d for d in densities if d is not None}) + ([None] if None in densities else [])
+    out = []
+    for d in keys:
+        members = np.isnan(dens) if d is None else dens == d
+        row = {"density_g_cm3": d, "n_configs": int(members.sum()),
+               "n_atoms": int(sum(configs[k].n_atoms for k in np.nonzero(members)[0]))}
+        for key, (p, r) in pairs.items():
+            sel = members[index[key]]
+            row[key] = _group_metrics(p[sel], r[sel], row["n_configs"])
+        out.append(row)
+    return out
+
+
+def json_safe(obj):
+    """A copy with every non-finite float replaced by None (json.dump would write NaN)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj

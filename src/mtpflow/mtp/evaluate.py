@@ -2,6 +2,7 @@
 
     tables = build_tables(pot)                      # once per potential (re-use it across calls)
     res = evaluate(pot, config, tables=tables)      # res.energy, res.energies, res.forces, res.plus_stress
+    g = site_parameter_gradients(pot, configs)      # g.rows[i] = dV_i/dtheta, g.config_sums[k] = dE_k/dtheta
 
 Input is validated here (type index >= species_count, NaN/inf positions, singular cell, an untrained
 potential → InputError); the numba kernels in mtpflow.mtp.kernels trust it.

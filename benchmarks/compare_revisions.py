@@ -137,8 +137,9 @@ def work_kernels(levels, repeats, old_src):
             numba.set_num_threads(th)
             call(old), call(new)
             res = {"old": [], "new": []}
+            pairs = (("old", old), ("new", new))
             for rep in range(repeats):
-                for name, mod in ((("old", old), ("new", new)) if rep % 2 == 0 else (("new", new), ("old", old))):
+                for name, mod in (pairs if rep % 2 == 0 else pairs[::-1]):
                     res[name].append(call(mod))
             o, w = np.array(res["old"]), np.array(res["new"])
             col = 0 if th == 1 else 1  # 1 thread: CPU time; 2 threads: wall time

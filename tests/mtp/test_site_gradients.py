@@ -176,7 +176,8 @@ import sys, numpy as np
 sys.path.insert(0, {root!r})
 from tests.mtp.test_kernels import random_potential, medium_triclinic
 from mtpflow.mtp.evaluate import site_parameter_gradients
-np.save(sys.argv[1], site_parameter_gradients(random_potential(8, seed=50), medium_triclinic(n=20, seed=51)).rows)
+res = site_parameter_gradients(random_potential(8, seed=50), medium_triclinic(n=20, seed=51))
+np.save(sys.argv[1], res.rows)
 """
 
 

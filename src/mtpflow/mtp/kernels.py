@@ -12,10 +12,10 @@ Layout (tables built once per potential by mtpflow.mtp.evaluate.build_tables):
   of 8 with pairs at r = max_dist whose radial functions are exactly 0);
 - the contraction table (forward and adjoint) runs on LANES atoms at once, vectorised over atoms.
 
-The one implementation of the model's forward pass: the radial basis (_chebyshev_rows, _envelope),
+The one implementation of the model's forward pass: the radial basis (_chebyshev_rows, envelope),
 radial functions, monomials and basic moments of an atom (_pass1) and the contraction table
-(_products), with its adjoint (_adjoint). Evaluation (efs_range/efs_kernel), the per-neighbourhood
-parameter gradients (mtpflow.mtp.param_kernels: moments_block + _adjoint) and training
+(_products), with its adjoint (adjoint). Evaluation (efs_range/efs_kernel), the per-neighbourhood
+parameter gradients (mtpflow.mtp.param_kernels: moments_block + adjoint) and training
 (mtpflow.train.kernels: efs_range for E/F/W, moments_block for its tangents) all call these;
 radial_basis_values gives the same basis values to Python (training's preconditioner).
 
@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_FM = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN stays visible
-LANES = 8  # atoms per contraction batch (_products/_adjoint are written out for 8)
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN stays visible
+LANES = 8  # atoms per contraction batch (_products/adjoint are written out for 8)
 VW = 8  # neighbours are padded to a multiple of VW (SIMD width)
 
 
@@ -72,7 +72,7 @@ def _products(mom, g_start, g_k, g_i, g_j, g_mult):
 
 
 @njit(fastmath={"contract"}, cache=True)
-def _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
+def adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
     """adj[m] = dE_i/dmom[m] for LANES = 8 atoms, pulled per moment in reverse topological order."""
     for m in range(len(w0) - 1, -1, -1):
         w = w0[m]
@@ -106,7 +106,7 @@ def _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
         adj[m, 7] = a7
 
 
-@njit(fastmath=_FM, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _chebyshev_rows(npad, nb, cheb, dcheb):
     """Chebyshev T_k(xi) and dT_k/dxi for k = 2..nb-1 by the recurrence, given rows 0 and 1
     (T_0 = 1, T_1 = xi, T'_0 = 0, T'_1 = 1) for the first npad columns."""
@@ -117,8 +117,8 @@ def _chebyshev_rows(npad, nb, cheb, dcheb):
             dcheb[k, q] = 2.0 * cheb[k - 1, q] + 2.0 * xi * dcheb[k - 1, q] - dcheb[k - 2, q]
 
 
-@njit(fastmath=_FM, cache=True)
-def _envelope(t, dt, d, dxi):
+@njit(fastmath=FASTMATH, cache=True)
+def envelope(t, dt, d, dxi):
     """(T d^2, dT/dxi dxi d^2 - 2 T d) with d = max_dist - r: Q_k and dQ_k/dr for a Chebyshev value
     (or any linear combination of them: the radial functions f_mu and f'_mu)."""
     return t * d * d, dt * dxi * d * d - 2.0 * t * d
@@ -144,10 +144,10 @@ def radial_basis_values(r, rmin, rmax, nb, phi, dphi):
     dxi = 2.0 / (rmax - rmin)
     for k in range(nb):
         for q in range(n):
-            phi[k, q], dphi[k, q] = _envelope(cheb[k, q], dcheb[k, q], dd[q], dxi)
+            phi[k, q], dphi[k, q] = envelope(cheb[k, q], dcheb[k, q], dd[q], dxi)
 
 
-@njit(fastmath=_FM, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis, mono_parent,
            bas_mu, bas_t, bas_m, uvec, inv_r, fr, dfr, mono, dd, zj, cheb, dcheb, ts, td, mom, lane):
     """Geometry, radial functions, monomials and basic moments of atom i into mom[:, lane]."""
@@ -207,7 +207,7 @@ def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis
                     td[q] += ck * dcheb[k, q]
             for q in range(npad):
                 if zj[q] == s:
-                    fr[mu, q], dfr[mu, q] = _envelope(ts[q], td[q], dd[q], dxi)
+                    fr[mu, q], dfr[mu, q] = envelope(ts[q], td[q], dd[q], dxi)
     for q in range(npad):
         mono[0, q] = 1.0
     for t in range(1, len(mono_axis)):
@@ -224,7 +224,7 @@ def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis
         mom[bas_m[b], lane] = sm
 
 
-@njit(fastmath=_FM, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _weights(adj, mu_len, bas_mu, bas_t, bas_m, bas_coef, xs):
     """Per-mu weights on monomials for LANES atoms, xs (R, 4, T, LANES): A = dE/dM (for dE/df_mu)
     and the d/du_x,y,z weights on the parent monomials (E_i depends on a pair through f_mu(r)
@@ -254,7 +254,7 @@ def _weights(adj, mu_len, bas_mu, bas_t, bas_m, bas_coef, xs):
             xs[mu, 3, tz, lane] += a * cz
 
 
-@njit(fastmath=_FM, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _pass2(i, offsets, nbr_j, rvec, mu_len, lane, uvec, inv_r, fr, dfr, mono, xs, acc, fc, vir):
     """Gradients of atom i's site energy w.r.t. its pair vectors; forces and virial accumulation."""
     nr = fr.shape[0]
@@ -357,7 +357,7 @@ def scratch(nn_max, nr, nb, n_mono, n_moments):
             np.zeros((nr, 4, n_mono, LANES)), np.empty((nr, 4, npm)))
 
 
-@njit(fastmath=_FM, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def moments_block(i0, nl, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis,
                   mono_parent, bas_mu, bas_t, bas_m, g_start, g_k, g_i, g_j, g_mult,
                   uvec, inv_r, fr, dfr, mono, dd, zj, cheb, dcheb, ts, td, mom):
@@ -374,7 +374,7 @@ def moments_block(i0, nl, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, m
     _products(mom, g_start, g_k, g_i, g_j, g_mult)
 
 
-@njit(fastmath=_FM, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def efs_range(lo, hi, types, offsets, nbr_j, rvec,
               rmin, rmax, rad_coeffs, species_coeffs,
               mono_axis, mono_parent, mu_len, bas_mu, bas_t, bas_m, bas_coef, n_moments,
@@ -420,7 +420,7 @@ def efs_range(lo, hi, types, offsets, nbr_j, rvec,
             for m in range(n_moments):
                 e_site += w0[m] * mom[m, lane]
             energies[i] = e_site
-        _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
+        adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
         _weights(adj, mu_len, bas_mu, bas_t, bas_m, bas_coef, xs)
         for lane in range(nl):
             i = i0 + lane
@@ -429,7 +429,7 @@ def efs_range(lo, hi, types, offsets, nbr_j, rvec,
                        dfr[lane], mono[lane], xs, acc, fc, vir)
 
 
-@njit(parallel=True, fastmath=_FM, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def efs_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
                rmin, rmax, rad_coeffs, species_coeffs,
                mono_axis, mono_parent, mu_len, bas_mu, bas_t, bas_m, bas_coef, n_moments,

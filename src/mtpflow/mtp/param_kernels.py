@@ -2,7 +2,7 @@
 
 Reverse mode from the moments to the parameters, on top of the forward pass of mtpflow.mtp.kernels
 (moments_block: radial basis, radial functions, monomials, basic moments, contraction table) and its
-adjoint (_adjoint: A_m = dV_i/dM_m). With the per-lane scratch that the forward pass leaves behind:
+adjoint (adjoint: A_m = dV_i/dM_m). With the per-lane scratch that the forward pass leaves behind:
 
     dV_i/dc[z_i, z_j, mu, k] = sum over pairs q of i with species z_j of  S_mu(q) * phi_k(r_q),
     S_mu(q) = sum_(basic b with radial function mu) A_b * u_q^(a_b, b_b, c_b),
@@ -21,14 +21,14 @@ import numpy as np
 from numba import njit, prange
 
 from mtpflow.io.numba_cache import cache_valid
-from mtpflow.mtp.kernels import _FM, LANES, VW, _adjoint, _envelope, moments_block, scratch
+from mtpflow.mtp.kernels import FASTMATH, LANES, VW, adjoint, envelope, moments_block, scratch
 
 # numba functions called from other files, with their digests (mtpflow.io.numba_cache)
-DEPENDS = {"mtpflow.mtp.kernels": "3e327d63de14bb03"}
+DEPENDS = {"mtpflow.mtp.kernels": "d58cf0015791c3dd"}
 _CACHE = cache_valid(DEPENDS)
 
 
-@njit(fastmath=_FM, cache=_CACHE)
+@njit(fastmath=FASTMATH, cache=_CACHE)
 def mono_weights(adj, mu_len, bas_mu, bas_t, bas_m, xw):
     """xw[mu, t, lane] = sum of adj[m, lane] over the basic moments m = (mu, monomial t): the
     weight of monomial t in the adjoint of radial function mu, for LANES atoms."""
@@ -45,7 +45,7 @@ def mono_weights(adj, mu_len, bas_mu, bas_t, bas_m, xw):
             xw[mu, t, lane] += adj[m, lane]
 
 
-@njit(fastmath=_FM, cache=_CACHE)
+@njit(fastmath=FASTMATH, cache=_CACHE)
 def mono_sums(xw, mu_len, lane, mono, npad, out):
     """out[mu, q] = sum_t xw[mu, t, lane] * mono[t, q] for the first npad pairs (two monomials per
     sweep over the pairs)."""
@@ -67,7 +67,7 @@ def mono_sums(xw, mu_len, lane, mono, npad, out):
                 out[mu, q] += x0 * mono[t, q]
 
 
-@njit(fastmath=_FM, cache=_CACHE)
+@njit(fastmath=FASTMATH, cache=_CACHE)
 def radial_scatter(nn, zj, base, cheb, dcheb, dd, dxi, scaling, p_w, d_w, use_d, phik, dphik, g):
     """g[base + (zj[q] * R + mu) * B + k] += scaling * (p_w[mu, q] Q_k(r_q) + d_w[mu, q] Q'_k(r_q))
     for the nn pairs of one atom (d_w only when use_d): the chain rule from the radial functions
@@ -77,7 +77,7 @@ def radial_scatter(nn, zj, base, cheb, dcheb, dd, dxi, scaling, p_w, d_w, use_d,
     for q in range(nn):
         d = dd[q]
         for k in range(nb):
-            a, b = _envelope(cheb[k, q], dcheb[k, q], d, dxi)
+            a, b = envelope(cheb[k, q], dcheb[k, q], d, dxi)
             phik[k] = scaling * a
             dphik[k] = scaling * b
         off = base + zj[q] * nr * nb
@@ -93,7 +93,7 @@ def radial_scatter(nn, zj, base, cheb, dcheb, dd, dxi, scaling, p_w, d_w, use_d,
                     g[o + k] += pw * phik[k]
 
 
-@njit(parallel=True, fastmath=_FM, cache=_CACHE)
+@njit(parallel=True, fastmath=FASTMATH, cache=_CACHE)
 def site_gradient_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
                          rmin, rmax, rad_coeffs, species_coeffs,
                          mono_axis, mono_parent, mu_len, bas_mu, bas_t, bas_m, bas_coef, n_moments,
@@ -122,7 +122,7 @@ def site_gradient_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
             moments_block(i0, nl, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis,
                           mono_parent, bas_mu, bas_t, bas_m, g_start, g_k, g_i, g_j, g_mult,
                           uvec, inv_r, fr, dfr, mono, dd, zj, cheb, dcheb, ts, td, mom)
-            _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
+            adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
             mono_weights(adj, mu_len, bas_mu, bas_t, bas_m, xw)
             for lane in range(nl):
                 i = i0 + lane

@@ -30,12 +30,12 @@ import numpy as np
 from numba import njit
 
 from mtpflow.io.numba_cache import cache_valid
-from mtpflow.mtp.kernels import _FM, LANES, VW, _adjoint, efs_range, moments_block, scratch
+from mtpflow.mtp.kernels import FASTMATH, LANES, VW, adjoint, efs_range, moments_block, scratch
 from mtpflow.mtp.param_kernels import mono_sums, mono_weights, radial_scatter
 
 # numba functions called from other files, with their digests (mtpflow.io.numba_cache)
-DEPENDS = {"mtpflow.mtp.kernels": "3e327d63de14bb03",
-           "mtpflow.mtp.param_kernels": "aeac0d31440fe977"}
+DEPENDS = {"mtpflow.mtp.kernels": "d58cf0015791c3dd",
+           "mtpflow.mtp.param_kernels": "fe04fdcaf287a091"}
 _CACHE = cache_valid(DEPENDS)
 
 
@@ -57,7 +57,7 @@ def _products_tangent(mom, momd, g_start, g_k, g_i, g_j, g_mult):
 @njit(fastmath={"contract"}, cache=_CACHE)
 def _adjoint_tangent(mom, momd, adj, cadj, r_start, r_k, r_o, r_mult):
     """cadj[m] = d(D_t V)/dmom[m] (the tangent held as a function of the moments and their
-    tangents), pulled per moment in reverse topological order; adj = dV/dmom from _adjoint."""
+    tangents), pulled per moment in reverse topological order; adj = dV/dmom from adjoint."""
     for m in range(mom.shape[0] - 1, -1, -1):
         for lane in range(LANES):
             s = 0.0
@@ -68,7 +68,7 @@ def _adjoint_tangent(mom, momd, adj, cadj, r_start, r_k, r_o, r_mult):
             cadj[m, lane] = s
 
 
-@njit(fastmath=_FM, cache=_CACHE)
+@njit(fastmath=FASTMATH, cache=_CACHE)
 def _tangent_basic(i, lane, offsets, nbr_j, rvec, f_out, f_ref, two_wf, two_ws, dW,
                    mono_axis, mono_parent, bas_mu, bas_t, bas_m,
                    uvec, inv_r, fr, dfr, mono, monod, ut, ud, frd, momd):
@@ -223,7 +223,7 @@ def loss_grad_kernel(atom_off, types, nbr_off, nbr_j, rvec, f_ref, e_ref, w_ref,
                 for al in range(nal):
                     m = map_new[al]
                     g[n_rad + S + al] += a_e * mom[m, lane] + momd[m, lane]
-            _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
+            adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
             _adjoint_tangent(mom, momd, adj, cadj, r_start, r_k, r_o, r_mult)
             for m in range(n_moments):
                 for lane in range(LANES):

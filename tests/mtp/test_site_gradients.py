@@ -165,8 +165,8 @@ def test_bad_input():
         site_parameter_gradients(pot, [cfg, bad], where="train.cfg")
     untrained = pot.copy()
     untrained.moment_coeffs = None
-    with pytest.raises(InputError, match="pot.mtp: .*untrained"):
-        site_parameter_gradients(untrained, [cfg], where="pot.mtp")
+    with pytest.raises(InputError, match="untrained"):
+        site_parameter_gradients(untrained, [cfg])
     empty = site_parameter_gradients(pot, [])
     assert empty.rows.shape == (0, pot.n_params()) and empty.config_sums.shape == (0, pot.n_params())
 

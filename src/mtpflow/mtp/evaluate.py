@@ -343,14 +343,12 @@ def site_parameter_gradients(pot, configs: Iterable[Configuration], tables: MTPT
 
     Memory: the rows, n_atoms x pot.n_params() float64 (rows=False keeps only one configuration's
     rows at a time and returns the sums). Rows do not depend on the thread count. Bad input
-    raises InputError naming the configuration (and `where`, the file)."""
+    raises InputError: a bad configuration is named (with `where`, the configurations' file); an
+    untrained or inconsistent potential as build_tables says."""
     from mtpflow.mtp import param_kernels
 
     if tables is None:
-        try:
-            tables = build_tables(pot)
-        except InputError as exc:
-            raise InputError(str(exc), where) from None
+        tables = build_tables(pot)
     configs = [configs] if isinstance(configs, Configuration) else list(configs)
     n_par = pot.n_params()
     counts = [int(np.shape(c.positions)[0]) for c in configs]

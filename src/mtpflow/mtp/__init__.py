@@ -16,6 +16,7 @@ _LAZY = {
     "evaluate": ("mtpflow.mtp.evaluate", "evaluate"),
     "evaluate_batch": ("mtpflow.mtp.evaluate", "evaluate_batch"),
     "build_tables": ("mtpflow.mtp.evaluate", "build_tables"),
+    "site_parameter_gradients": ("mtpflow.mtp.evaluate", "site_parameter_gradients"),
     "neighbor_list": ("mtpflow.mtp.neighbors", "neighbor_list"),
     "MTPPotential": ("mtpflow.mtp.potential", "MTPPotential"),
 }

@@ -2,6 +2,7 @@
 
     tables = build_tables(pot)                      # once per potential (re-use it across calls)
     res = evaluate(pot, config, tables=tables)      # res.energy, res.energies, res.forces, res.plus_stress
+    g = site_parameter_gradients(pot, configs)      # g.rows[i] = dV_i/dtheta, g.config_sums[k] = dE_k/dtheta
 
 Input is validated here (type index >= species_count, NaN/inf positions, singular cell, an untrained
 potential → InputError); the numba kernels in mtpflow.mtp.kernels trust it.
@@ -65,6 +66,8 @@ class MTPTables:
     r_mult: np.ndarray
     w0: np.ndarray
     cost_per_atom: float  # in units of one pair's cost, for load balancing
+    scaling: float = 1.0  # the file's `scaling` (already multiplied into rad_coeffs)
+    map_new: np.ndarray | None = None  # kernel moment index of every basis function (alpha)
 
     def kernel_args(self):
         return (self.rmin, self.rmax, self.rad_coeffs, self.species_coeffs,
@@ -117,23 +120,27 @@ def _topological_order(pot, nb: int):
 _STRUCTURE_CACHE: dict[str, dict] = {}
 
 
-def build_tables(pot) -> MTPTables:
+def build_tables(pot, check: bool = True) -> MTPTables:
     """Per-potential kernel tables; raises InputError for an untrained or inconsistent potential.
 
     The basis-dependent part (renumbering, product groups, adjoint lists) is cached per basis, so
-    rebuilding after a coefficient change (training) costs only O(parameters)."""
-    pot.validate()
-    if not pot.is_trained:
-        raise InputError("the potential has no coefficients (an untrained template); train it first "
-                         "(mtpflow train) or give a trained .mtp/.almtp")
+    rebuilding after a coefficient change (training) costs only O(parameters). check=False skips
+    the validation (training, whose coefficients may leave the finite range in a line search)."""
+    if check:
+        pot.validate()
+        if not pot.is_trained:
+            raise InputError("the potential has no coefficients (an untrained template); train it "
+                             "first (mtpflow train) or give a trained .mtp/.almtp")
     st = _structure(pot)
+    map_new = np.ascontiguousarray(st.pop("new_of")[pot.alpha_moment_mapping])
     w0 = np.zeros(pot.alpha_moments_count, dtype=np.float64)
-    np.add.at(w0, st.pop("new_of")[pot.alpha_moment_mapping], pot.moment_coeffs)
+    np.add.at(w0, map_new, pot.moment_coeffs)
     c = np.ascontiguousarray
     return MTPTables(
         species_count=pot.species_count, rmin=float(pot.min_dist), rmax=float(pot.max_dist),
         rad_coeffs=c(pot.radial_coeffs * float(pot.scaling), dtype=np.float64),
-        species_coeffs=c(pot.species_coeffs, dtype=np.float64), w0=w0, **st)
+        species_coeffs=c(pot.species_coeffs, dtype=np.float64), w0=w0,
+        scaling=float(pot.scaling), map_new=map_new, **st)
 
 
 def _structure(pot) -> dict:
@@ -311,6 +318,61 @@ def evaluate_batch(pot, configs: Iterable[Configuration], tables: MTPTables | No
             loc = f"configuration {k}" if where is None else f"{where}, configuration {k}"
             raise InputError(f"{loc}: {exc}") from None
     return out
+
+
+@dataclass
+class SiteGradients:
+    """Gradients of site energies with respect to all coefficients theta, in MLIP's order
+    (pot.get_params(): radial_coeffs (S, S, R, B) flattened, species_coeffs (S), moment_coeffs);
+    the radial block is with respect to the coefficients as stored in the file, with `scaling`
+    held fixed (MLIP's radial basis values include `scaling`, so dV/dc carries that factor).
+
+    rows (n_atoms, n_coeffs): b_i = dV_i/dtheta of every atom of every configuration in order
+    (None when not requested); atom_offsets (n_configs + 1,): configuration k owns rows
+    atom_offsets[k]:atom_offsets[k+1]; config_sums (n_configs, n_coeffs): dE_k/dtheta."""
+
+    rows: np.ndarray | None
+    atom_offsets: np.ndarray
+    config_sums: np.ndarray
+
+
+def site_parameter_gradients(pot, configs: Iterable[Configuration], tables: MTPTables | None = None,
+                             rows: bool = True, where=None) -> SiteGradients:
+    """b_i = dV_i/dtheta for every neighbourhood (atom) of every configuration, and dE/dtheta per
+    configuration: one forward pass and one adjoint sweep per atom (mtpflow.mtp.param_kernels).
+
+    Memory: the rows, n_atoms x pot.n_params() float64 (rows=False keeps only one configuration's
+    rows at a time and returns the sums). Rows do not depend on the thread count. Bad input
+    raises InputError: a bad configuration is named (with `where`, the configurations' file); an
+    untrained or inconsistent potential as build_tables says."""
+    from mtpflow.mtp import param_kernels
+
+    if tables is None:
+        tables = build_tables(pot)
+    configs = [configs] if isinstance(configs, Configuration) else list(configs)
+    n_par = pot.n_params()
+    counts = [int(np.shape(c.positions)[0]) for c in configs]
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    out = np.zeros((int(offsets[-1]), n_par)) if rows else None
+    sums = np.zeros((len(configs), n_par))
+    for k, cfg in enumerate(configs):
+        loc = f"configuration {k}" if where is None else f"{where}, configuration {k}"
+        try:
+            pos, typ, cell = _validate_config(tables, cfg.positions, cfg.types, cfg.cell)
+            nl = neighbor_list(pos, cell, tables.rmax)
+        except InputError as exc:
+            raise InputError(f"{loc}: {exc}") from None
+        n = len(pos)
+        if n == 0:
+            continue
+        block = out[offsets[k]:offsets[k + 1]] if rows else np.zeros((n, n_par))
+        nn_max = int(np.diff(nl.offsets).max())
+        bounds = _chunks(nl.offsets, tables.cost_per_atom, N_CHUNKS)
+        param_kernels.site_gradient_kernel(typ, nl.offsets, nl.j, nl.rvec, bounds,
+                                           *tables.kernel_args(), tables.scaling, tables.map_new,
+                                           block, max(nn_max, 1))
+        sums[k] = block.sum(axis=0)
+    return SiteGradients(out, offsets, sums)
 
 
 def with_results(config: Configuration, res: EvalResult) -> Configuration:

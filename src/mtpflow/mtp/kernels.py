@@ -12,6 +12,13 @@ Layout (tables built once per potential by mtpflow.mtp.evaluate.build_tables):
   of 8 with pairs at r = max_dist whose radial functions are exactly 0);
 - the contraction table (forward and adjoint) runs on LANES atoms at once, vectorised over atoms.
 
+The one implementation of the model's forward pass: the radial basis (_chebyshev_rows, envelope),
+radial functions, monomials and basic moments of an atom (_pass1) and the contraction table
+(_products), with its adjoint (adjoint). Evaluation (efs_range/efs_kernel), the per-neighbourhood
+parameter gradients (mtpflow.mtp.param_kernels: moments_block + adjoint) and training
+(mtpflow.train.kernels: efs_range for E/F/W, moments_block for its tangents) all call these;
+radial_basis_values gives the same basis values to Python (training's preconditioner).
+
 Parallel over atoms in a fixed number of chunks (independent of the thread count), each with its own
 force/virial accumulators reduced in chunk order: results are bit-identical for any thread count.
 Memory: the neighbour list plus O(LANES × neighbours × monomials) scratch per chunk.
@@ -23,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_FM = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN stays visible
-LANES = 8  # atoms per contraction batch (_products/_adjoint are written out for 8)
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN stays visible
+LANES = 8  # atoms per contraction batch (_products/adjoint are written out for 8)
 VW = 8  # neighbours are padded to a multiple of VW (SIMD width)
 
 
@@ -65,7 +72,7 @@ def _products(mom, g_start, g_k, g_i, g_j, g_mult):
 
 
 @njit(fastmath={"contract"}, cache=True)
-def _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
+def adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
     """adj[m] = dE_i/dmom[m] for LANES = 8 atoms, pulled per moment in reverse topological order."""
     for m in range(len(w0) - 1, -1, -1):
         w = w0[m]
@@ -99,7 +106,48 @@ def _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult):
         adj[m, 7] = a7
 
 
-@njit(fastmath=_FM, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
+def _chebyshev_rows(npad, nb, cheb, dcheb):
+    """Chebyshev T_k(xi) and dT_k/dxi for k = 2..nb-1 by the recurrence, given rows 0 and 1
+    (T_0 = 1, T_1 = xi, T'_0 = 0, T'_1 = 1) for the first npad columns."""
+    for k in range(2, nb):
+        for q in range(npad):
+            xi = cheb[1, q]
+            cheb[k, q] = 2.0 * xi * cheb[k - 1, q] - cheb[k - 2, q]
+            dcheb[k, q] = 2.0 * cheb[k - 1, q] + 2.0 * xi * dcheb[k - 1, q] - dcheb[k - 2, q]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def envelope(t, dt, d, dxi):
+    """(T d^2, dT/dxi dxi d^2 - 2 T d) with d = max_dist - r: Q_k and dQ_k/dr for a Chebyshev value
+    (or any linear combination of them: the radial functions f_mu and f'_mu)."""
+    return t * d * d, dt * dxi * d * d - 2.0 * t * d
+
+
+@njit(cache=True)
+def radial_basis_values(r, rmin, rmax, nb, phi, dphi):
+    """phi[k, p] = Q_k(r_p) = T_k(xi) (rmax - r)^2 and dphi[k, p] = dQ_k/dr (scaling 1; 0 beyond
+    rmax), for an array of distances r (P,) into phi, dphi (nb, P): the same pieces as the kernels."""
+    n = len(r)
+    cheb = np.empty((nb, n))
+    dcheb = np.empty((nb, n))
+    dd = np.empty(n)
+    for q in range(n):
+        rq = min(r[q], rmax)
+        dd[q] = rmax - rq
+        cheb[0, q] = 1.0
+        dcheb[0, q] = 0.0
+        if nb > 1:
+            cheb[1, q] = (2.0 * rq - (rmin + rmax)) / (rmax - rmin)
+            dcheb[1, q] = 1.0
+    _chebyshev_rows(n, nb, cheb, dcheb)
+    dxi = 2.0 / (rmax - rmin)
+    for k in range(nb):
+        for q in range(n):
+            phi[k, q], dphi[k, q] = envelope(cheb[k, q], dcheb[k, q], dd[q], dxi)
+
+
+@njit(fastmath=FASTMATH, cache=True)
 def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis, mono_parent,
            bas_mu, bas_t, bas_m, uvec, inv_r, fr, dfr, mono, dd, zj, cheb, dcheb, ts, td, mom, lane):
     """Geometry, radial functions, monomials and basic moments of atom i into mom[:, lane]."""
@@ -138,11 +186,7 @@ def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis
         if nb > 1:
             cheb[1, q] = (2.0 * r - (rmin + rmax)) / (rmax - rmin)
             dcheb[1, q] = 1.0
-    for k in range(2, nb):
-        for q in range(npad):
-            xi = cheb[1, q]
-            cheb[k, q] = 2.0 * xi * cheb[k - 1, q] - cheb[k - 2, q]
-            dcheb[k, q] = 2.0 * cheb[k - 1, q] + 2.0 * xi * dcheb[k - 1, q] - dcheb[k - 2, q]
+    _chebyshev_rows(npad, nb, cheb, dcheb)
     for s in range(n_species):
         present = False
         for q in range(nn):
@@ -162,11 +206,8 @@ def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis
                     ts[q] += ck * cheb[k, q]
                     td[q] += ck * dcheb[k, q]
             for q in range(npad):
-                d = dd[q]
-                # Q_k = T_k d^2; dQ_k/dr = T'_k dxi d^2 - 2 T_k d
                 if zj[q] == s:
-                    fr[mu, q] = ts[q] * d * d
-                    dfr[mu, q] = td[q] * dxi * d * d - 2.0 * ts[q] * d
+                    fr[mu, q], dfr[mu, q] = envelope(ts[q], td[q], dd[q], dxi)
     for q in range(npad):
         mono[0, q] = 1.0
     for t in range(1, len(mono_axis)):
@@ -183,7 +224,7 @@ def _pass1(i, zi, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis
         mom[bas_m[b], lane] = sm
 
 
-@njit(fastmath=_FM, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _weights(adj, mu_len, bas_mu, bas_t, bas_m, bas_coef, xs):
     """Per-mu weights on monomials for LANES atoms, xs (R, 4, T, LANES): A = dE/dM (for dE/df_mu)
     and the d/du_x,y,z weights on the parent monomials (E_i depends on a pair through f_mu(r)
@@ -213,7 +254,7 @@ def _weights(adj, mu_len, bas_mu, bas_t, bas_m, bas_coef, xs):
             xs[mu, 3, tz, lane] += a * cz
 
 
-@njit(fastmath=_FM, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _pass2(i, offsets, nbr_j, rvec, mu_len, lane, uvec, inv_r, fr, dfr, mono, xs, acc, fc, vir):
     """Gradients of atom i's site energy w.r.t. its pair vectors; forces and virial accumulation."""
     nr = fr.shape[0]
@@ -303,7 +344,92 @@ def _pass2(i, offsets, nbr_j, rvec, mu_len, lane, uvec, inv_r, fr, dfr, mono, xs
     fc[i, 2] += fiz
 
 
-@njit(parallel=True, fastmath=_FM, cache=True)
+@njit(cache=True)
+def scratch(nn_max, nr, nb, n_mono, n_moments):
+    """Per-thread work arrays for LANES atoms with up to nn_max neighbours each (padded to VW):
+    (uvec, inv_r, fr, dfr, mono, dd, zj, cheb, dcheb, ts, td, mom, adj, xs, acc)."""
+    npm = ((max(nn_max, 1) + VW - 1) // VW) * VW
+    return (np.empty((LANES, 3, npm)), np.empty((LANES, npm)), np.zeros((LANES, nr, npm)),
+            np.zeros((LANES, nr, npm)), np.empty((LANES, n_mono, npm)), np.empty((LANES, npm)),
+            np.empty((LANES, npm), dtype=np.int64), np.empty((LANES, nb, npm)),
+            np.empty((LANES, nb, npm)), np.empty(npm), np.empty(npm),
+            np.empty((n_moments, LANES)), np.empty((n_moments, LANES)),
+            np.zeros((nr, 4, n_mono, LANES)), np.empty((nr, 4, npm)))
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def moments_block(i0, nl, types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs, mono_axis,
+                  mono_parent, bas_mu, bas_t, bas_m, g_start, g_k, g_i, g_j, g_mult,
+                  uvec, inv_r, fr, dfr, mono, dd, zj, cheb, dcheb, ts, td, mom):
+    """The forward pass of atoms i0 .. i0+nl-1 (nl <= LANES): per lane its pair geometry, radial
+    basis, radial functions, monomials (kept in the per-lane scratch) and basic moments, then the
+    contraction table for all lanes: mom[:, lane] holds every moment of atom i0 + lane."""
+    mom[:, :] = 0.0
+    for lane in range(nl):
+        i = i0 + lane
+        _pass1(i, types[i], types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs,
+               mono_axis, mono_parent, bas_mu, bas_t, bas_m, uvec[lane], inv_r[lane],
+               fr[lane], dfr[lane], mono[lane], dd[lane], zj[lane], cheb[lane], dcheb[lane],
+               ts, td, mom, lane)
+    _products(mom, g_start, g_k, g_i, g_j, g_mult)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def efs_range(lo, hi, types, offsets, nbr_j, rvec,
+              rmin, rmax, rad_coeffs, species_coeffs,
+              mono_axis, mono_parent, mu_len, bas_mu, bas_t, bas_m, bas_coef, n_moments,
+              g_start, g_k, g_i, g_j, g_mult, r_start, r_k, r_o, r_mult, w0,
+              energies, fc, vir, nn_max):
+    """Site energies of atoms lo..hi-1 into energies[i], their forces added to fc (N, 3) and
+    their virial to vir (3, 3), LANES atoms at a time: the evaluation for one chunk (efs_kernel)
+    or one training configuration (mtpflow.train.kernels). The scratch is allocated here, not
+    by scratch(): measured 2-5 % faster (the compiler sees the fresh arrays)."""
+    nr = rad_coeffs.shape[2]
+    nb = rad_coeffs.shape[3]
+    npm = ((max(nn_max, 1) + VW - 1) // VW) * VW
+    n_mono = len(mono_axis)
+    uvec = np.empty((LANES, 3, npm))
+    inv_r = np.empty((LANES, npm))
+    fr = np.zeros((LANES, nr, npm))
+    dfr = np.zeros((LANES, nr, npm))
+    mono = np.empty((LANES, n_mono, npm))
+    dd = np.empty((LANES, npm))
+    zj = np.empty((LANES, npm), dtype=np.int64)
+    cheb = np.empty((LANES, nb, npm))
+    dcheb = np.empty((LANES, nb, npm))
+    ts = np.empty(npm)
+    td = np.empty(npm)
+    mom = np.empty((n_moments, LANES))
+    adj = np.empty((n_moments, LANES))
+    xs = np.zeros((nr, 4, n_mono, LANES))
+    acc = np.empty((nr, 4, npm))
+    for i0 in range(lo, hi, LANES):
+        nl = min(LANES, hi - i0)
+        # moments_block, written out: one call level less measured 2-3 % faster
+        mom[:, :] = 0.0
+        for lane in range(nl):
+            i = i0 + lane
+            _pass1(i, types[i], types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs,
+                   mono_axis, mono_parent, bas_mu, bas_t, bas_m, uvec[lane], inv_r[lane],
+                   fr[lane], dfr[lane], mono[lane], dd[lane], zj[lane], cheb[lane], dcheb[lane],
+                   ts, td, mom, lane)
+        _products(mom, g_start, g_k, g_i, g_j, g_mult)
+        for lane in range(nl):
+            i = i0 + lane
+            e_site = species_coeffs[types[i]]
+            for m in range(n_moments):
+                e_site += w0[m] * mom[m, lane]
+            energies[i] = e_site
+        adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
+        _weights(adj, mu_len, bas_mu, bas_t, bas_m, bas_coef, xs)
+        for lane in range(nl):
+            i = i0 + lane
+            if offsets[i + 1] > offsets[i]:
+                _pass2(i, offsets, nbr_j, rvec, mu_len, lane, uvec[lane], inv_r[lane], fr[lane],
+                       dfr[lane], mono[lane], xs, acc, fc, vir)
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def efs_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
                rmin, rmax, rad_coeffs, species_coeffs,
                mono_axis, mono_parent, mu_len, bas_mu, bas_t, bas_m, bas_coef, n_moments,
@@ -313,52 +439,12 @@ def efs_kernel(types, offsets, nbr_j, rvec, chunk_bounds,
 
     rvec/nbr_j/offsets: CSR neighbour list (pairs at r >= max_dist contribute nothing);
     rad_coeffs (S, S, R, B) * scaling. forces_chunks and virial_chunks must be zeroed."""
-    n_chunks = len(chunk_bounds) - 1
-    nr = rad_coeffs.shape[2]
-    nb = rad_coeffs.shape[3]
-    n_mono = len(mono_axis)
-    npm = ((nn_max + VW - 1) // VW) * VW
-    for c in prange(n_chunks):
-        # per-chunk scratch, allocated once per chunk and reused for all its atoms
-        uvec = np.empty((LANES, 3, npm))
-        inv_r = np.empty((LANES, npm))
-        fr = np.zeros((LANES, nr, npm))
-        dfr = np.zeros((LANES, nr, npm))
-        mono = np.empty((LANES, n_mono, npm))
-        dd = np.empty(npm)
-        zj = np.empty(npm, dtype=np.int64)
-        cheb = np.empty((nb, npm))
-        dcheb = np.empty((nb, npm))
-        ts = np.empty(npm)
-        td = np.empty(npm)
-        mom = np.empty((n_moments, LANES))
-        adj = np.empty((n_moments, LANES))
-        xs = np.zeros((nr, 4, n_mono, LANES))
-        acc = np.empty((nr, 4, npm))
-        fc = forces_chunks[c]
-        vir = virial_chunks[c]
-        for i0 in range(chunk_bounds[c], chunk_bounds[c + 1], LANES):
-            nl = min(LANES, chunk_bounds[c + 1] - i0)
-            mom[:, :] = 0.0
-            for lane in range(nl):
-                i = i0 + lane
-                _pass1(i, types[i], types, offsets, nbr_j, rvec, rmin, rmax, rad_coeffs,
-                       mono_axis, mono_parent, bas_mu, bas_t, bas_m, uvec[lane], inv_r[lane],
-                       fr[lane], dfr[lane], mono[lane], dd, zj, cheb, dcheb, ts, td, mom, lane)
-            _products(mom, g_start, g_k, g_i, g_j, g_mult)
-            for lane in range(nl):
-                i = i0 + lane
-                e_site = species_coeffs[types[i]]
-                for m in range(n_moments):
-                    e_site += w0[m] * mom[m, lane]
-                energies[i] = e_site
-            _adjoint(mom, adj, w0, r_start, r_k, r_o, r_mult)
-            _weights(adj, mu_len, bas_mu, bas_t, bas_m, bas_coef, xs)
-            for lane in range(nl):
-                i = i0 + lane
-                if offsets[i + 1] > offsets[i]:
-                    _pass2(i, offsets, nbr_j, rvec, mu_len, lane, uvec[lane], inv_r[lane], fr[lane],
-                           dfr[lane], mono[lane], xs, acc, fc, vir)
+    for c in prange(len(chunk_bounds) - 1):
+        efs_range(chunk_bounds[c], chunk_bounds[c + 1], types, offsets, nbr_j, rvec,
+                  rmin, rmax, rad_coeffs, species_coeffs,
+                  mono_axis, mono_parent, mu_len, bas_mu, bas_t, bas_m, bas_coef, n_moments,
+                  g_start, g_k, g_i, g_j, g_mult, r_start, r_k, r_o, r_mult, w0,
+                  energies, forces_chunks[c], virial_chunks[c], nn_max)
 
 
 @njit(parallel=True, cache=True)

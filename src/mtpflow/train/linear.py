@@ -20,7 +20,7 @@ import numpy as np
 
 from mtpflow.train import parallel
 from mtpflow.train.kernels import linear_jacobian_kernel
-from mtpflow.train.loss import PackedSet, pot_arrays
+from mtpflow.train.loss import PackedSet, kernel_args
 
 
 def moment_degrees(pot) -> np.ndarray:
@@ -41,7 +41,7 @@ def normal_equations(pot, data: PackedSet, comm=None):
     S = pot.species_count
     nal = pot.alpha_scalar_moments
     n = S + nal
-    pa = pot_arrays(pot)
+    args = kernel_args(pot)
     rows = np.zeros((data.n_local_chunks, n * n + n + 1))
     for k in range(data.n_configs):
         a0, a1 = int(data.atom_off[k]), int(data.atom_off[k + 1])
@@ -49,9 +49,7 @@ def normal_equations(pot, data: PackedSet, comm=None):
         e_row = np.zeros(nal)
         jf = np.zeros((nal, na, 3))
         jw = np.zeros((nal, 3, 3))
-        linear_jacobian_kernel(a0, a1, data.types, data.nbr_off, data.nbr_j, data.rvec, pa["rc"],
-                               pa["bmu"], pa["ba"], pa["bb"], pa["bc"], pa["times"], pa["mapping"],
-                               pa["n_moments"], pa["min_dist"], pa["max_dist"], pa["scaling"],
+        linear_jacobian_kernel(a0, a1, data.types, data.nbr_off, data.nbr_j, data.rvec, *args,
                                data.max_nbr, e_row, jf, jw)
         A = np.zeros((n, n))
         b = np.zeros(n)

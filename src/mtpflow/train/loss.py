@@ -142,18 +142,14 @@ class PackedSet:
         self.local_chunk = self.chunk_ids - self.first_chunk
 
 
-def pot_arrays(pot):
-    basic = pot.alpha_index_basic
-    return dict(
-        rc=np.ascontiguousarray(pot.radial_coeffs, dtype=np.float64),
-        sc=np.ascontiguousarray(pot.species_coeffs, dtype=np.float64),
-        mc=np.ascontiguousarray(pot.moment_coeffs, dtype=np.float64),
-        bmu=np.ascontiguousarray(basic[:, 0]), ba=np.ascontiguousarray(basic[:, 1]),
-        bb=np.ascontiguousarray(basic[:, 2]), bc=np.ascontiguousarray(basic[:, 3]),
-        times=np.ascontiguousarray(pot.alpha_index_times),
-        mapping=np.ascontiguousarray(pot.alpha_moment_mapping),
-        n_moments=int(pot.alpha_moments_count), min_dist=float(pot.min_dist),
-        max_dist=float(pot.max_dist), scaling=float(pot.scaling))
+def kernel_args(pot) -> tuple:
+    """The potential as the training kernels take it: the evaluation kernels' tables
+    (mtpflow.mtp.evaluate.build_tables, unvalidated: a line search may try any coefficients)
+    followed by `scaling` and the kernel moment index of every basis function."""
+    from mtpflow.mtp.evaluate import build_tables
+
+    t = build_tables(pot, check=False)
+    return t.kernel_args() + (t.scaling, t.map_new)
 
 
 # per-chunk statistics kept next to the loss: sum (dE/N)^2, n_E, sum dF^2, n_F, sum dS_GPa^2, n_S
@@ -173,12 +169,9 @@ def evaluate_local(pot, data: PackedSet, want_grad: bool = True):
         return rows, e_out, f_out, w_out
     loss_chunks = np.zeros(data.n_local_chunks)
     grad_chunks = np.zeros((data.n_local_chunks, n_par if want_grad else 1))
-    pa = pot_arrays(pot)
     loss_grad_kernel(data.atom_off, data.types, data.nbr_off, data.nbr_j, data.rvec, data.f_ref,
                      data.e_ref, data.w_ref, data.we, data.wf, data.ws, data.local_chunk,
-                     data.n_local_chunks, want_grad, pa["rc"], pa["sc"], pa["mc"], pa["bmu"],
-                     pa["ba"], pa["bb"], pa["bc"], pa["times"], pa["mapping"], pa["n_moments"],
-                     pa["min_dist"], pa["max_dist"], pa["scaling"], data.max_nbr,
+                     data.n_local_chunks, want_grad, *kernel_args(pot), data.max_nbr,
                      e_out, f_out, w_out, loss_chunks, grad_chunks)
     rows[:, 0] = loss_chunks
     rows[:, 1:1 + N_STATS] = _chunk_stats(data, e_out, f_out, w_out)

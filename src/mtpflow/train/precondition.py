@@ -23,21 +23,14 @@ RIDGE = 1e-12  # relative to the trace: keeps G positive definite for degenerate
 
 
 def _basis(r: np.ndarray, min_dist: float, max_dist: float, size: int):
-    """phi_k(r) and phi_k'(r) (scaling 1), shape (size, n_pairs)."""
-    width = max_dist - min_dist
-    xi = (2.0 * r - (min_dist + max_dist)) / width
-    d = max_dist - r
-    t = np.zeros((size, len(r)))
-    dt = np.zeros((size, len(r)))
-    t[0] = 1.0
-    if size > 1:
-        t[1] = xi
-        dt[1] = 1.0
-    for k in range(2, size):
-        t[k] = 2.0 * xi * t[k - 1] - t[k - 2]
-        dt[k] = 2.0 * t[k - 1] + 2.0 * xi * dt[k - 1] - dt[k - 2]
-    phi = t * d * d
-    dphi = dt * (2.0 / width) * d * d - 2.0 * d * t
+    """phi_k(r) and phi_k'(r) (scaling 1), shape (size, n_pairs), by the evaluation kernels'
+    radial basis (mtpflow.mtp.kernels.radial_basis_values)."""
+    from mtpflow.mtp.kernels import radial_basis_values
+
+    r = np.ascontiguousarray(r, dtype=np.float64)
+    phi = np.empty((size, len(r)))
+    dphi = np.empty((size, len(r)))
+    radial_basis_values(r, float(min_dist), float(max_dist), int(size), phi, dphi)
     return phi, dphi
 
 

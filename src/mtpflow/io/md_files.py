@@ -72,6 +72,7 @@ class ResumableOutput:
         self.fh = None
 
     def start(self):
+        self.part.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.part, "w")
         self.fh.write(self.header)
         return self

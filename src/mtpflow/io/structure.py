@@ -142,6 +142,14 @@ def _check_atoms(atoms, path) -> None:
         raise InputError("the cell is singular (zero volume)", path)
 
 
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def order_by_species(atoms, species: Sequence[str] | None):
     """A copy with atoms grouped in the project's species order (stable within a species)."""
     if not species:
@@ -188,6 +196,12 @@ def write_frames(path, frames: Sequence, species: Sequence[str] | None = None,
                 if k.startswith("feature_") and k[len("feature_"):] not in dict(features)]
             configs.append(c)
         return write_cfg(path, configs)
+    for k, atoms in enumerate(frames):
+        for key, value in atoms.info.items():
+            if isinstance(value, str) and _has_surrogates(value):
+                raise InputError(f"structure {k + 1}: the value of {key!r} holds bytes that are not "
+                                 f"UTF-8 (read from a .cfg Feature line); {fmt} files are UTF-8 text: "
+                                 "fix those bytes in the input, or write a .cfg (it keeps them)", path)
     from ase.io import write
     with atomic_path(path) as tmp:
         if fmt == "vasp":

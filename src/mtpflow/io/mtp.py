@@ -186,6 +186,20 @@ def parse_mtp(raw: bytes, path=None) -> MTPPotential:
     return pot
 
 
+def _finite(text: str) -> float:
+    x = float(text)
+    if not np.isfinite(x):
+        raise ValueError("not finite")
+    return x
+
+
+def _positive(text: str) -> float:
+    x = _finite(text)
+    if x <= 0:
+        raise ValueError("not positive")
+    return x
+
+
 def _build(fields, radial, meta, path) -> MTPPotential:
     def get(key, conv, default=None, required=True):
         if key not in fields:
@@ -196,7 +210,10 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         try:
             return conv(value)
         except (ValueError, TypeError):
-            raise InputError(f"field '{key}' has an invalid value {value[:60]!r}", path, no) from None
+            need = {int: "an integer", float: "a number", _finite: "a finite number",
+                    _positive: "a positive finite number"}.get(conv, "another value")
+            raise InputError(f"field '{key}' has an invalid value {value[:60]!r} (expected {need})",
+                             path, no) from None
 
     def arr(key, width=None, required=True):
         if key not in fields:
@@ -246,8 +263,8 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         meta.update(token_meta)
     pot = MTPPotential(
         species_count=s,
-        min_dist=get("min_dist", float),
-        max_dist=get("max_dist", float),
+        min_dist=get("min_dist", _finite),
+        max_dist=get("max_dist", _finite),
         radial_basis_size=b,
         radial_funcs_count=r,
         alpha_moments_count=get("alpha_moments_count", int),
@@ -257,7 +274,7 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         radial_coeffs=radial_coeffs,
         species_coeffs=arr("species_coeffs", required=False),
         moment_coeffs=arr("moment_coeffs", required=False),
-        scaling=get("scaling", float, 1.0, required=False),
+        scaling=get("scaling", _positive, 1.0, required=False),
         version=get("version", str, "1.1.0", required=False),
         potential_name=name,
         potential_tag=get("potential_tag", str, "", required=False),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -159,20 +158,27 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _num(x, spec: str) -> str:
+    """A metric in the table; n/a where it is undefined (no data; R² of a single value)."""
+    width = spec.split(".")[0]
+    return f"{x:>{spec}}" if x is not None and np.isfinite(x) else f"{'n/a':>{width}}"
+
+
 def format_table(m: dict, title: str) -> str:
     lines = [f"{title}: {m['n_configs']} configurations, {m['n_atoms']} atoms",
              f"{'quantity':<26}{'MAE':>12}{'RMSE':>12}{'R²':>10}{'max':>12}{'count':>10}"]
     for key, name in (("energy_per_atom", "energy (eV/atom)"), ("forces", "force comp. (eV/Å)"),
                       ("stress", "stress comp. (GPa)")):
         q = m[key]
-        lines.append(f"{name:<26}{q['mae']:>12.5g}{q['rmse']:>12.5g}{q['r2']:>10.5f}{q['max']:>12.5g}"
-                     f"{q['count']:>10d}")
+        lines.append(f"{name:<26}{_num(q['mae'], '12.5g')}{_num(q['rmse'], '12.5g')}"
+                     f"{_num(q['r2'], '10.5f')}{_num(q['max'], '12.5g')}{q['count']:>10d}")
     return "\n".join(lines)
 
 
 def cmd_calc_errors(args) -> int:
     from mtpflow.io.atomic import atomic_open
     from mtpflow.io.cfg import read_cfg
+    from mtpflow.io.json_files import write_json
     from mtpflow.io.mtp import read_mtp
     from mtpflow.train.metrics import compute_errors, per_config_errors
 
@@ -184,9 +190,7 @@ def cmd_calc_errors(args) -> int:
     metrics, pairs, (e, forces, w) = compute_errors(pot, configs, args.test_cfg)
     print(format_table(metrics, args.test_cfg))
     if args.json:
-        with atomic_open(args.json, "w") as fh:
-            json.dump(metrics, fh, indent=2)
-            fh.write("\n")
+        write_json(args.json, metrics)
     if args.csv:
         with atomic_open(args.csv, "w") as fh:
             fh.write("config,n_atoms,energy_ref_eV_per_atom,energy_pred_eV_per_atom,"

@@ -150,24 +150,68 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
 
 
 def load_checkpoint(path, fingerprint: str | None = None) -> tuple[dict, dict]:
-    """(arrays, meta); with `fingerprint`, a checkpoint of another system is rejected."""
+    """(arrays, meta); with `fingerprint`, a checkpoint of another system is rejected. A missing,
+    truncated or damaged file, or one whose arrays do not fit its system, is an InputError."""
+    import zipfile
+    import zlib
+
+    from mtpflow.io.train_files import open_npz
+
     path = Path(path)
+    if not path.is_file():
+        raise InputError("checkpoint not found; give the file written by --checkpoint", path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_npz(path, "md --checkpoint") as z:
+            if "meta_json" not in z.files:
+                raise InputError("not an mtpflow MD checkpoint (no metadata); give the file written "
+                                 "by md --checkpoint", path)
             meta = json.loads(bytes(z["meta_json"]).decode())
             arrays = {k[2:]: z[k].copy() for k in z.files if k.startswith("a_")}
-    except FileNotFoundError:
-        raise InputError("checkpoint not found; give the file written by --checkpoint", path) from None
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"not an mtpflow checkpoint ({exc}); give a file written by --checkpoint",
-                         path) from None
-    if meta.get("format") != "mtpflow-md-checkpoint":
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile,
+            zlib.error) as exc:
+        raise InputError(f"cannot read the checkpoint: the file is damaged or truncated ({exc}); use "
+                         "an intact checkpoint or start the run again", path) from None
+    if not isinstance(meta, dict) or meta.get("format") != "mtpflow-md-checkpoint":
         raise InputError("not an mtpflow MD checkpoint", path)
     if fingerprint is not None and meta.get("fingerprint") != fingerprint:
         raise InputError(f"the checkpoint belongs to another system (fingerprint {meta.get('fingerprint')}, "
                          f"this start structure: {fingerprint}); resume with the same start structure, "
                          "--replicate and --species", path)
+    _check_md_arrays(arrays, meta, path)
     return arrays, meta
+
+
+def _check_md_arrays(arrays: dict, meta: dict, path) -> None:
+    """The metadata the runner reads is there, the per-atom arrays match the atom count in the
+    fingerprint ("N-hash"), the cell is 3x3, and nothing is NaN or inf."""
+    try:
+        n_atoms = int(str(meta.get("fingerprint", "")).split("-")[0])
+    except ValueError:
+        n_atoms = None
+    need = {"step": int, "stage_index": int, "stage_step": int, "traj_offset": int,
+            "thermo_offset": int, "protocol_digest": str, "rng_state": dict}
+    for key, kind in need.items():
+        v = meta.get(key)
+        if not isinstance(v, kind) or isinstance(v, bool) or (kind is int and v < 0):
+            raise InputError(f"the checkpoint's metadata lacks a valid {key}; it is damaged: use an "
+                             "intact checkpoint or start the run again", path)
+    for key in ("positions", "momenta", "cell"):
+        if key not in arrays:
+            raise InputError(f"the checkpoint lacks {key}; it is damaged: use an intact checkpoint "
+                             "or start the run again", path)
+        a = arrays[key]
+        if key == "cell":
+            if a.shape != (3, 3):
+                raise InputError(f"the checkpoint's cell has shape {a.shape}; it is damaged", path)
+        elif a.ndim != 2 or a.shape[1] != 3 or (n_atoms is not None and a.shape[0] != n_atoms):
+            raise InputError(f"the checkpoint's {key} have shape {a.shape} for {n_atoms} atoms; it is "
+                             "damaged: use an intact checkpoint or start the run again", path)
+    for key, a in arrays.items():
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise InputError(f"the checkpoint's {key} hold NaN or inf; use an earlier checkpoint or "
+                             "start the run again", path)
 
 
 # -- LAMMPS data file -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from mtpflow.errors import InputError
-from mtpflow.io.atomic import atomic_open, check_writable
+from mtpflow.io.atomic import atomic_open, check_writable, output_folder
 
 ANALYZE_DESCRIPTION = """\
 Dynamic heterogeneity of one species (e.g. Li+) from an MD trajectory: MSD (FFT, all time origins)
@@ -125,9 +125,9 @@ def _warn(verb, msg):
 
 
 def cmd_analyze(args) -> int:
-    import numpy as np
-
+    from mtpflow.analysis.base import lag_frames
     from mtpflow.analysis.pipeline import AnalysisOptions, analyze
+    from mtpflow.io.json_files import write_json
     from mtpflow.io.trajectory import read_species_trajectory
 
     traj_path = Path(args.trajectory)
@@ -149,21 +149,28 @@ def cmd_analyze(args) -> int:
         traj = read_species_trajectory(traj_path, args.species, every=args.every,
                                        frame_interval_fs=args.frame_interval_fs, fmt=args.format)
     notes = [str(w.message) for w in caught]
+    if opts.lags_ps:
+        try:
+            lag_frames(opts.lags_ps, traj.dt_ps, traj.n_frames, name="--lags-ps lag")
+        except InputError as exc:
+            raise InputError(str(exc), traj_path) from None
     run = analyze(traj, opts, notes)
-    for msg in run.summary["warnings"]:
-        _warn("analyze", msg)
-    for name, df in run.tables.items():
-        with atomic_open(outdir / f"{name}.csv") as fh:
-            df.to_csv(fh, index=False, float_format="%.8g")
+    plots = {}
     if not args.no_plots:
         from mtpflow.report.plots import analysis_plots
-        for name, png in analysis_plots(run).items():
+        plots = analysis_plots(run)
+    for msg in run.summary["warnings"]:
+        _warn("analyze", msg)
+    with output_folder(outdir) as add:     # a failed write leaves no partial folder
+        for name, df in run.tables.items():
+            add(outdir / f"{name}.csv")
+            with atomic_open(outdir / f"{name}.csv") as fh:
+                df.to_csv(fh, index=False, float_format="%.8g")
+        for name, png in plots.items():
+            add(outdir / f"{name}.png")
             with atomic_open(outdir / f"{name}.png", "wb") as fh:
                 fh.write(png)
-    with atomic_open(json_path) as fh:
-        json.dump(run.summary, fh, indent=1, default=lambda o: o.tolist()
-                  if isinstance(o, np.ndarray) else float(o))
-        fh.write("\n")
+        write_json(json_path, run.summary, indent=1)
     s = run.summary
     sig = s["conductivity_S_per_cm"]
     print(f"{s['species']}: {s['n_ions']} ions, {s['n_frames']} frames x {s['dt_ps']:g} ps; "

@@ -238,8 +238,13 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         if declared != actual:
             raise InputError(f"{key} = {declared} but the table has {actual} entries", path, fields[key][1])
     radial_coeffs = None
+    for key, v in (("species_count", s), ("radial_funcs_count", r), ("radial_basis_size", b)):
+        if v < 1:
+            raise InputError(f"{key} must be >= 1, found {v}", path, fields[key][1])
     if radial:
-        radial_coeffs = np.zeros((s, s, r, b))
+        if len(radial) != s * s:
+            raise InputError(f"radial_coeffs has {len(radial)} species-pair blocks but species_count "
+                             f"= {s} needs {s * s} (0-0 ... {s - 1}-{s - 1})", path)
         for a in range(s):
             for c in range(s):
                 rows = radial.get((a, c))
@@ -250,10 +255,7 @@ def _build(fields, radial, meta, path) -> MTPPotential:
                     raise InputError(
                         f"radial_coeffs {a}-{c}: expected {r} rows of {b} numbers "
                         f"(radial_funcs_count × radial_basis_size), found {[len(x) for x in rows]}", path)
-                radial_coeffs[a, c] = np.array(rows)
-        extra = set(radial) - {(a, c) for a in range(s) for c in range(s)}
-        if extra:
-            raise InputError(f"radial_coeffs has blocks {sorted(extra)} beyond species_count = {s}", path)
+        radial_coeffs = np.array([[radial[(a, c)] for c in range(s)] for a in range(s)])
     species = meta.pop("species", None)
     species = [x.strip() for x in species.split(",")] if species else None
     name = get("potential_name", str, DEFAULT_NAME, required=False)

@@ -273,36 +273,59 @@ def _drop_rerun(rows_steps: list, first_step: int) -> int:
     return k
 
 
+class LammpsLogWarning(UserWarning):
+    """Part of a LAMMPS log was skipped (a thermo row cut by a kill); the message says what."""
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
+
+
 def read_lammps_log(path) -> dict[str, np.ndarray]:
     """Thermo columns of a LAMMPS log (all runs; after a restart, re-run steps replace the earlier
-    rows). Keys are LAMMPS's column names (Step, Time, Temp, PotEng, ...)."""
+    rows). Keys are LAMMPS's column names (Step, Time, Temp, PotEng, ...). WARNING lines inside a
+    thermo block are skipped; a row with a wrong number of values or a non-number is an error naming
+    its line, except the file's last line when a kill cut it (no newline: dropped with a warning)."""
+    import warnings
+
     path = Path(path)
     try:
-        lines = path.read_text(errors="replace").splitlines()
+        lines = path.read_text(errors="replace").splitlines(keepends=True)
     except OSError as exc:
         raise InputError(f"cannot read the LAMMPS log ({exc.strerror})", path) from None
     columns: list[str] | None = None
     rows: list[list[float]] = []
     cols_seen: list[str] | None = None
     block_start = True
-    for line in lines:
+    for no, line in enumerate(lines, start=1):
         tok = line.split()
         if tok and tok[0] == "Step":
             columns, block_start = tok, True
             if cols_seen is not None and cols_seen != columns:
-                raise InputError("thermo columns change between runs; use one thermo_style", path)
+                raise InputError("thermo columns change between runs; use one thermo_style", path, no)
             cols_seen = columns
             continue
-        if columns is None:
+        if columns is None or not tok or tok[0].startswith("WARNING"):
             continue
-        try:
-            vals = [float(t) for t in tok]
-        except ValueError:
+        if not _is_number(tok[0]):          # "Loop time of ...", "ERROR: ...": the block ends
             columns = None
             continue
-        if len(vals) != len(columns):
-            columns = None
-            continue
+        vals = [float(t) if _is_number(t) else None for t in tok]
+        if len(vals) != len(columns) or None in vals or not line.endswith("\n"):
+            if no == len(lines) and not line.endswith("\n"):
+                warnings.warn(f"{path}: the last line (line {no}) is a thermo row cut short (the "
+                              "run was killed while writing it); skipped it", LammpsLogWarning,
+                              stacklevel=2)
+                break
+            what = (f"{len(vals)} values for the {len(columns)} thermo columns"
+                    if len(vals) != len(columns) else
+                    f"a non-number {tok[vals.index(None)][:20]!r}")
+            raise InputError(f"thermo row with {what} ({' '.join(columns)}); repair the log or cut "
+                             "it there", path, no)
         if block_start:
             rows = rows[:_drop_rerun([r[0] for r in rows], vals[0])]
             block_start = False

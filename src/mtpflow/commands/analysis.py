@@ -4,6 +4,7 @@ and the self-contained HTML report over every pipeline stage given."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -124,20 +125,40 @@ def _warn(verb, msg):
     print(f"mtpflow {verb}: warning: {msg}", file=sys.stderr)
 
 
+def _check_analyze_options(args) -> None:
+    """Values no analysis can use are errors naming the option (not a silent odd result)."""
+    rules = (("--frame-interval-fs", args.frame_interval_fs, lambda v: v > 0, "> 0 fs"),
+             ("--hop-distance", args.hop_distance, lambda v: v > 0, "> 0 Å"),
+             ("--smooth-ps", args.smooth_ps, lambda v: v >= 0, ">= 0 ps"),
+             ("--cascade-radius", args.cascade_radius, lambda v: v > 0, "> 0 Å"),
+             ("--cascade-window", args.cascade_window, lambda v: v >= 0, ">= 0 ps"),
+             ("--temperature-K", args.temperature_K, lambda v: v > 0, "> 0 K"),
+             ("--charge", args.charge, lambda v: v != 0, "a non-zero charge in e"))
+    for name, value, ok, need in rules:
+        if value is not None and not (math.isfinite(value) and ok(value)):
+            raise InputError(f"{name} {value:g}: give a finite number {need}")
+    if args.every < 1:
+        raise InputError(f"--every {args.every}: give a positive number of frames")
+    if args.shuffles < 0:
+        raise InputError(f"--shuffles {args.shuffles}: give a number of shuffles >= 0")
+
+
 def cmd_analyze(args) -> int:
     from mtpflow.analysis.base import lag_frames
     from mtpflow.analysis.pipeline import AnalysisOptions, analyze
     from mtpflow.io.json_files import write_json
     from mtpflow.io.trajectory import read_species_trajectory
 
+    _check_analyze_options(args)
     traj_path = Path(args.trajectory)
     outdir = Path(args.outdir) if args.outdir else traj_path.parent / f"{traj_path.stem}_analysis"
     json_path = Path(args.json) if args.json else outdir / "summary.json"
     check_writable(outdir / "msd.csv")
     check_writable(json_path)
     fit = _floats(args.fit_range_ps, "--fit-range-ps") if args.fit_range_ps else None
-    if fit is not None and len(fit) != 2:
-        raise InputError(f"--fit-range-ps takes start,end in ps, got {args.fit_range_ps!r}")
+    if fit is not None and (len(fit) != 2 or not 0 <= fit[0] < fit[1] < math.inf):
+        raise InputError(f"--fit-range-ps takes start,end in ps with 0 <= start < end, got "
+                         f"{args.fit_range_ps!r}")
     opts = AnalysisOptions(
         lags_ps=_floats(args.lags_ps, "--lags-ps") if args.lags_ps else None,
         hop_distance_A=args.hop_distance, cascade_radius_A=args.cascade_radius,

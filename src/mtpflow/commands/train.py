@@ -107,6 +107,8 @@ def cmd_train(args) -> int:
         raise InputError("--max-iter must be >= 0")
     if args.checkpoint_every < 1:
         raise InputError("--checkpoint-every must be >= 1")
+    if not (np.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise InputError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
     for name in ("energy_weight", "force_weight", "stress_weight"):
         v = getattr(args, name)
         if not np.isfinite(v) or v < 0:

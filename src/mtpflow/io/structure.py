@@ -196,7 +196,7 @@ def _select(frames: list, index, path) -> list:
 
 
 def _check_atoms(atoms, path, k: int | None = None) -> None:
-    where = "" if k is None else f"structure {k + 1}: "
+    where = "" if k is None else f"frame {k}: "       # counted from 0, as --index counts
     if not np.all(np.isfinite(atoms.positions)):
         raise InputError(f"{where}NaN or inf in the atom positions", path)
     if atoms.pbc.any() and not np.all(np.isfinite(atoms.cell[:])):

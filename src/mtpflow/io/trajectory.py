@@ -343,6 +343,8 @@ def read_species_trajectory(path, species, *, frame_interval_fs=None, every=1, f
     species = str(species).strip()
     if every < 1:
         raise InputError(f"--every must be >= 1, got {every}")
+    if frame_interval_fs is not None and not (np.isfinite(frame_interval_fs) and frame_interval_fs > 0):
+        raise InputError(f"--frame-interval-fs must be a finite time > 0 fs, got {frame_interval_fs}")
     fmt = fmt or detect_format(path)
     it = {"extxyz": _iter_extxyz, "lammps-dump": _iter_lammps}.get(fmt)
     if it is None:

@@ -243,8 +243,8 @@ def _build(fields, radial, meta, path) -> MTPPotential:
             raise InputError(f"{key} must be >= 1, found {v}", path, fields[key][1])
     if radial:
         if len(radial) != s * s:
-            raise InputError(f"radial_coeffs has {len(radial)} species-pair blocks but species_count "
-                             f"= {s} needs {s * s} (0-0 ... {s - 1}-{s - 1})", path)
+            raise InputError(f"radial_coeffs has blocks for {len(radial)} species pairs but "
+                             f"species_count = {s} needs {s * s} (0-0 ... {s - 1}-{s - 1})", path)
         for a in range(s):
             for c in range(s):
                 rows = radial.get((a, c))
@@ -256,6 +256,14 @@ def _build(fields, radial, meta, path) -> MTPPotential:
                         f"radial_coeffs {a}-{c}: expected {r} rows of {b} numbers "
                         f"(radial_funcs_count × radial_basis_size), found {[len(x) for x in rows]}", path)
         radial_coeffs = np.array([[radial[(a, c)] for c in range(s)] for a in range(s)])
+    present = [k for k, ok in (("radial_coeffs", radial_coeffs is not None),
+                               ("species_coeffs", "species_coeffs" in fields),
+                               ("moment_coeffs", "moment_coeffs" in fields)) if ok]
+    if present and len(present) < 3:
+        missing = [k for k in ("radial_coeffs", "species_coeffs", "moment_coeffs") if k not in present]
+        raise InputError(f"the file holds {' and '.join(present)} but no {' or '.join(missing)}: it "
+                         "is cut short or damaged (a trained potential holds all three, a template "
+                         "none)", path)
     species = meta.pop("species", None)
     species = [x.strip() for x in species.split(",")] if species else None
     name = get("potential_name", str, DEFAULT_NAME, required=False)

@@ -348,6 +348,13 @@ def dump_variants(root: Path, good: Path, n_atoms: int) -> dict:
         None, n_frames)
     out["truncated_last"] = (_variant(root, f"truncated_last_{good.stem}.dump", lines[:-3]), None,
                              n_frames - 1)
+    bad = list(lines)
+    bad[s + 1] = f"{int(bad[s + 1]) + 900}\n"       # one damaged TIMESTEP, not a restart
+    out["timestep_outlier"] = (_variant(root, f"timestep_outlier_{good.stem}.dump", bad), s + 2, None)
+    bad = list(lines)
+    k = (n_frames - 1) * fl + 1
+    bad[k] = f"{int(bad[k]) - 500}\n"                  # the last frame goes back: skipped, named
+    out["last_goes_back"] = (_variant(root, f"last_goes_back_{good.stem}.dump", bad), None, n_frames - 1)
     out["empty"] = (_variant(root, f"empty_{good.stem}.dump", ""), None, None)
     return out
 

@@ -100,7 +100,8 @@ def cases(root: Path, inp: Path, f: dict, shared) -> list[Case]:
         for name, (path, line, frames) in dump_variants(inp, base, N_DUMP_ATOMS).items():
             c = f"dump-{base.stem}-{name}"
             rc = 0 if frames else 2
-            warn = None if not frames else ("truncated" if "truncated" in name else "restarted run")
+            warn = None if not frames else {"truncated_last": "truncated",
+                                            "last_goes_back": "goes back"}.get(name, "restarted run")
             add(f"{c}-analyze", ["analyze", path, "--species", sp, "--frame-interval-fs", "10",
                                  "--no-plots", "--outdir", o(f"{c}-analyze", "an")], rc,
                 path if rc else None, line,

@@ -288,6 +288,8 @@ def mtp_variants(root: Path, good: Path) -> list[tuple[str, Path, int | None]]:
     bad = list(lines)
     bad[k] = re.sub(r"\{[^,]*,", "{nan,", bad[k], count=1)
     out.append(("moment_nan", _variant(root, "moment_nan.mtp", bad), None))
+    cut = [ln for ln in lines if not ln.startswith("moment_coeffs")]     # cut before its last line
+    out.append(("no_moment_coeffs", _variant(root, "no_moment_coeffs.mtp", cut), None))
     return out
 
 

@@ -23,6 +23,12 @@ _KEYS = ("format", "potential", "x", "f", "g", "H", "iteration", "history", "n_e
 def open_npz(path, written_by: str):
     """np.load of an .npz checkpoint, every entry's CRC checked; a file that is no .npz archive or
     fails the check is an InputError."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"PK\x03\x04":      # every .npz (a zip archive) starts so, even a truncated one
+        what = "an empty file" if not magic else "not an .npz archive"
+        raise InputError(f"not an mtpflow checkpoint ({what}); give the file written by {written_by}",
+                         path)
     obj = np.load(path, allow_pickle=False)
     if not isinstance(obj, np.lib.npyio.NpzFile):
         raise InputError(f"not an mtpflow checkpoint (not an .npz archive); give the file written by "

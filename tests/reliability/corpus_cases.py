@@ -90,6 +90,13 @@ def cases(root: Path, inp: Path, f: dict, shared) -> list[Case]:
             add(f"{c}-md", ["md", pot, path, *md_flags, "--traj", o(f"{c}-md", "t.extxyz"), "--thermo",
                             o(f"{c}-md", "t.csv")], rc, path if rc else None, line,
                 (o(f"{c}-md", "t.extxyz"), "extxyz", 3) if frames else None, tags={"slow"})
+    lines = _lines(start)
+    lines[3] = lines[2]                                  # atom 2 written twice: coincident atoms
+    coincident = _variant(inp, "coincident_start.extxyz", lines)
+    add("xyz-coincident-md", ["md", pot, coincident, *md_flags, "--traj", o("xyz-coincident-md", "t.extxyz"),
+                              "--thermo", o("xyz-coincident-md", "t.csv")], 2, coincident)
+    add("xyz-coincident-lammps-deck", ["lammps-deck", pot, coincident, "--protocol", f["protocol.yaml"],
+                                       "--outdir", o("xyz-coincident-lammps-deck", "deck")], 2, coincident)
     add("xyz-good-analyze", ["analyze", traj, "--species", "Li", "--no-plots", "--outdir",
                              o("xyz-good-analyze", "an")], 0,
         count=(o("xyz-good-analyze", "an/summary.json"), "json:n_frames_read", n_frames))

@@ -15,7 +15,6 @@ from mtpflow.errors import InputError
 from mtpflow.io.cfg import write_cfg
 from mtpflow.io.mtp import format_mtp, read_mtp, write_mtp
 from mtpflow.mtp.neighbors import neighbor_list
-from mtpflow.structures import Configuration
 from tests.train.synth import label_with, random_configs, random_potential
 
 

@@ -11,6 +11,7 @@ from mtpflow.cli import main
 from mtpflow.errors import InputError
 from mtpflow.io.cfg import write_cfg
 from mtpflow.io.mtp import write_mtp
+from tests.reliability.corpus import _flip_in_data
 from tests.train.synth import label_with, random_configs, random_potential, template
 
 
@@ -71,19 +72,6 @@ def test_loss_check_catches_a_checkpoint_that_recorded_no_weights(train_files, t
     assert "the data or the weights differ" in err and str(ck) in err
 
 
-def _middle_of_largest_entry(path) -> int:
-    """Offset of a byte in the middle of the stored data of the archive's largest entry."""
-    import struct
-    import zipfile
-
-    with zipfile.ZipFile(path) as z:
-        info = max(z.infolist(), key=lambda i: i.compress_size)
-    raw = path.read_bytes()
-    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
-    start = info.header_offset + 30 + name_len + extra_len
-    return start + info.compress_size - 8 * 3          # inside the last numbers, past the header
-
-
 def _damaged_copies(good, tmp_path):
     raw = good.read_bytes()
     out = {}
@@ -92,10 +80,8 @@ def _damaged_copies(good, tmp_path):
         p = tmp_path / f"{name}.npz"
         p.write_bytes(data)
         out[name] = p
-    flipped = bytearray(raw)
-    flipped[_middle_of_largest_entry(good)] ^= 0x01     # one bit of an array's numbers
     p = tmp_path / "flipped.npz"
-    p.write_bytes(bytes(flipped))
+    p.write_bytes(_flip_in_data(good))                 # one bit of an array's numbers
     out["flipped"] = p
     p = tmp_path / "npy.npz"
     np.save(open(p, "wb"), np.zeros(3))                 # an .npy array, not an archive

@@ -68,6 +68,18 @@ def _check_atom_line(text: str, cols, path, line: int, where: str) -> None:
                 raise InputError(f"{where}: position {tok!r} is not a finite number", path, line)
 
 
+def next_header(fh, pending: str | None, line_no: int) -> tuple[str, int]:
+    """(the next frame's atom-count line, its line number): `pending` if a line was read ahead,
+    else the next line, skipping blank lines; ("", line_no) at the end of the file."""
+    header = pending if pending is not None else fh.readline()
+    if pending is None and header:
+        line_no += 1
+    while header and not header.strip():
+        header = fh.readline()
+        line_no += 1 if header else 0
+    return header, line_no
+
+
 def scan_extxyz(path) -> ExtxyzScan:
     """Check the frames of an extended XYZ file (see the module doc)."""
     n = 0
@@ -75,13 +87,8 @@ def scan_extxyz(path) -> ExtxyzScan:
     with open_text(path, "extended XYZ file") as fh:
         pending = None
         while True:
-            header = pending if pending is not None else fh.readline()
-            if pending is None and header:
-                line_no += 1
+            header, line_no = next_header(fh, pending, line_no)
             pending = None
-            while header and not header.strip():
-                header = fh.readline()
-                line_no += 1 if header else 0
             if not header:
                 return ExtxyzScan(n, None)
             start, where = line_no, f"frame {n}"

@@ -23,6 +23,7 @@ from operator import itemgetter
 import numpy as np
 
 from mtpflow.errors import InputError
+from mtpflow.io.extxyz_check import next_header
 from mtpflow.io.lammps_dump import LammpsDump, open_text
 
 
@@ -168,13 +169,8 @@ def _iter_extxyz(path, species, state):
     getters = None
     with open_text(path, "extended XYZ trajectory") as fh:
         while True:
-            header = pending if pending is not None else fh.readline()
-            if pending is None and header:
-                line_no += 1
+            header, line_no = next_header(fh, pending, line_no)
             pending = None
-            while header and not header.strip():
-                header = fh.readline()
-                line_no += 1 if header else 0
             if not header:
                 return
             start = line_no

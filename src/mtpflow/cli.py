@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from mtpflow import __version__
 from mtpflow.errors import MtpflowError
@@ -49,6 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(verb: str) -> None:
+    """mtpflow's own warnings (a skipped truncated frame, a dropped active set, ...) print as one
+    line `mtpflow VERB: warning: ...`, like its errors; other libraries' warnings as usual."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.split(".")[0] == "mtpflow":
+            print(f"mtpflow {verb}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     _set_numba_cache_dir()
     parser = build_parser()
@@ -57,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            _one_line_warnings(args.verb)
+            return int(args.func(args) or 0)
     except MtpflowError as exc:
         print(f"mtpflow {args.verb}: error: {exc}", file=sys.stderr)
         return 2

@@ -215,3 +215,32 @@ def test_no_frames_and_not_a_dump(tmp_path, capsys):
         LammpsDump(f)
     with pytest.raises(InputError, match="not found"):
         LammpsDump(tmp_path / "missing.dump")
+
+
+@pytest.mark.parametrize("frame, new_step, line_frame", [
+    (4, 0, 4), (4, 900, 4), (4, 1300, 4), (4, 300, 4), (0, 5000, 1)])
+def test_a_damaged_timestep_is_not_taken_for_a_restart(tmp_path, frame, new_step, line_frame):
+    """One TIMESTEP changed (a byte flipped): before, the restart logic dropped frames silently
+    but for a warning; a restart writes its steps again in the same stride, a damaged TIMESTEP
+    breaks the sequence of its neighbours: an error naming the frame's TIMESTEP line."""
+    f = tmp_path / "t.dump"
+    write_dump(f, _traj(ORTHO), ORTHO, mode="xu", n_other=N_CL)
+    frames = _frames_text(f)
+    frames[frame][1] = f"{new_step}\n"
+    f.write_text("".join("".join(fr) for fr in frames))
+    with pytest.raises(InputError, match="TIMESTEP") as exc:
+        LammpsDump(f)
+    assert exc.value.line == _start_line(frames, line_frame) + 1
+
+
+def test_last_frame_going_back_is_skipped_by_name(tmp_path):
+    f = tmp_path / "t.dump"
+    write_dump(f, _traj(ORTHO), ORTHO, mode="xu", n_other=N_CL)
+    frames = _frames_text(f)
+    frames[9][1] = "300\n"
+    f.write_text("".join("".join(fr) for fr in frames))
+    dump = LammpsDump(f)
+    assert dump.n_frames == 9 and [fr.step for fr in dump.frames("1")] == list(range(0, 900, 100))
+    assert dump.notes == [f"the last frame (frame 9, TIMESTEP 300, line {_start_line(frames, 9)}) goes "
+                          "back from TIMESTEP 800: a restarted run that stopped after one frame, or a "
+                          "damaged TIMESTEP; skipped it and kept the frames before it"]

@@ -37,14 +37,21 @@ def trajectory_arrays(trajectory):
 
 
 def lag_frames(lags_ps, dt_ps, n_frames, *, name="lag"):
-    """Lags in ps -> distinct frame counts in [1, T-1] (nearest frame); errors when none fit."""
+    """Lags in ps -> distinct frame counts in [1, T-1] (nearest frame). A lag longer than the
+    trajectory or shorter than half a frame interval is an error naming it (never dropped or
+    changed silently)."""
     lags = np.atleast_1d(np.asarray(lags_ps, dtype=float))
     if (lags <= 0).any() or not np.isfinite(lags).all():
         raise InputError(f"{name}s must be positive times in ps; got {list(lags)}")
-    frames = np.unique(np.clip(np.rint(lags / dt_ps).astype(np.int64), 1, None))
-    keep = frames[frames <= n_frames - 1]
-    if keep.size == 0:
-        raise InputError(f"no {name} fits in the trajectory ({n_frames} frames of "
-                         f"{dt_ps:g} ps = {(n_frames - 1) * dt_ps:g} ps); "
-                         f"asked for {list(lags)} ps")
-    return keep
+    frames = np.rint(lags / dt_ps).astype(np.int64)
+    span = (n_frames - 1) * dt_ps
+    long = [float(x) for x in lags[frames > n_frames - 1]]
+    if long:
+        raise InputError(f"{'no' if len(long) == len(lags) else 'not every'} {name} fits in the "
+                         f"trajectory ({n_frames} frames of {dt_ps:g} ps = {span:g} ps): {long} ps "
+                         f"{'is' if len(long) == 1 else 'are'} longer; give {name}s up to {span:g} ps")
+    short = [float(x) for x in lags[frames < 1]]
+    if short:
+        raise InputError(f"{name}s {short} ps are shorter than half the time between frames "
+                         f"({dt_ps:g} ps); give {name}s of at least {dt_ps:g} ps")
+    return np.unique(frames)

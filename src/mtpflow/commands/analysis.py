@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
 
 from mtpflow.errors import InputError
-from mtpflow.io.atomic import atomic_open, check_writable
+from mtpflow.io.atomic import atomic_open, check_writable, output_folder
 
 ANALYZE_DESCRIPTION = """\
 Dynamic heterogeneity of one species (e.g. Li+) from an MD trajectory: MSD (FFT, all time origins)
@@ -114,20 +115,40 @@ def _warn(verb, msg):
     print(f"mtpflow {verb}: warning: {msg}", file=sys.stderr)
 
 
-def cmd_analyze(args) -> int:
-    import numpy as np
+def _check_analyze_options(args) -> None:
+    """Values no analysis can use are errors naming the option (not a silent odd result)."""
+    rules = (("--frame-interval-fs", args.frame_interval_fs, lambda v: v > 0, "> 0 fs"),
+             ("--hop-distance", args.hop_distance, lambda v: v > 0, "> 0 Å"),
+             ("--smooth-ps", args.smooth_ps, lambda v: v >= 0, ">= 0 ps"),
+             ("--cascade-radius", args.cascade_radius, lambda v: v > 0, "> 0 Å"),
+             ("--cascade-window", args.cascade_window, lambda v: v >= 0, ">= 0 ps"),
+             ("--temperature-K", args.temperature_K, lambda v: v > 0, "> 0 K"),
+             ("--charge", args.charge, lambda v: v != 0, "a non-zero charge in e"))
+    for name, value, ok, need in rules:
+        if value is not None and not (math.isfinite(value) and ok(value)):
+            raise InputError(f"{name} {value:g}: give a finite number {need}")
+    if args.every < 1:
+        raise InputError(f"--every {args.every}: give a positive number of frames")
+    if args.shuffles < 0:
+        raise InputError(f"--shuffles {args.shuffles}: give a number of shuffles >= 0")
 
+
+def cmd_analyze(args) -> int:
+    from mtpflow.analysis.base import lag_frames
     from mtpflow.analysis.pipeline import AnalysisOptions, analyze
+    from mtpflow.io.json_files import write_json
     from mtpflow.io.trajectory import read_species_trajectory
 
+    _check_analyze_options(args)
     traj_path = Path(args.trajectory)
     outdir = Path(args.outdir) if args.outdir else traj_path.parent / f"{traj_path.stem}_analysis"
     json_path = Path(args.json) if args.json else outdir / "summary.json"
     check_writable(outdir / "msd.csv")
     check_writable(json_path)
     fit = _floats(args.fit_range_ps, "--fit-range-ps") if args.fit_range_ps else None
-    if fit is not None and len(fit) != 2:
-        raise InputError(f"--fit-range-ps takes start,end in ps, got {args.fit_range_ps!r}")
+    if fit is not None and (len(fit) != 2 or not 0 <= fit[0] < fit[1] < math.inf):
+        raise InputError(f"--fit-range-ps takes start,end in ps with 0 <= start < end, got "
+                         f"{args.fit_range_ps!r}")
     window = _floats(args.hop_window, "--hop-window")
     if len(window) != 2 or not 0 < window[0] < window[1]:
         raise InputError(f"--hop-window takes low,high in Å with 0 < low < high, got "
@@ -144,21 +165,28 @@ def cmd_analyze(args) -> int:
         traj = read_species_trajectory(traj_path, args.species, every=args.every,
                                        frame_interval_fs=args.frame_interval_fs, fmt=args.format)
     notes = [str(w.message) for w in caught]
+    if opts.lags_ps:
+        try:
+            lag_frames(opts.lags_ps, traj.dt_ps, traj.n_frames, name="--lags-ps lag")
+        except InputError as exc:
+            raise InputError(str(exc), traj_path) from None
     run = analyze(traj, opts, notes)
-    for msg in run.summary["warnings"]:
-        _warn("analyze", msg)
-    for name, df in run.tables.items():
-        with atomic_open(outdir / f"{name}.csv") as fh:
-            df.to_csv(fh, index=False, float_format="%.8g")
+    plots = {}
     if not args.no_plots:
         from mtpflow.report.plots import analysis_plots
-        for name, png in analysis_plots(run).items():
+        plots = analysis_plots(run)
+    for msg in run.summary["warnings"]:
+        _warn("analyze", msg)
+    with output_folder(outdir) as add:     # a failed write leaves no partial folder
+        for name, df in run.tables.items():
+            add(outdir / f"{name}.csv")
+            with atomic_open(outdir / f"{name}.csv") as fh:
+                df.to_csv(fh, index=False, float_format="%.8g")
+        for name, png in plots.items():
+            add(outdir / f"{name}.png")
             with atomic_open(outdir / f"{name}.png", "wb") as fh:
                 fh.write(png)
-    with atomic_open(json_path) as fh:
-        json.dump(run.summary, fh, indent=1, default=lambda o: o.tolist()
-                  if isinstance(o, np.ndarray) else float(o))
-        fh.write("\n")
+        write_json(json_path, run.summary, indent=1)
     s = run.summary
     sig = s["conductivity_S_per_cm"]
     print(f"{s['species']}: {s['n_ions']} ions, {s['n_frames']} frames x {s['dt_ps']:g} ps; "

@@ -355,7 +355,7 @@ def cmd_convert(args) -> int:
     detect_format(args.output)
     check_writable(args.output)
     species = parse_species(args.species) if args.species else None
-    frames = read_frames(args.input, species, index=args.index, warn=_log)
+    frames = read_frames(args.input, species, index=args.index)
     n = write_frames(args.output, frames, species)
     _log(f"{args.output}: {n} structure(s) from {args.input}")
     return 0

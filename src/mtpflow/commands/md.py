@@ -127,7 +127,18 @@ def _load(args):
         atoms.wrap()
         atoms = atoms.repeat(reps)
     atoms.calc = None
+    _check_distinct(atoms, args.start)
     return pot, species, atoms
+
+
+def _check_distinct(atoms, path) -> None:
+    """Two atoms at one position is an error naming the start file (before any output exists)."""
+    from mtpflow.mtp.neighbors import neighbor_list
+
+    try:
+        neighbor_list(atoms.positions, atoms.cell[:], 0.01)
+    except InputError as exc:
+        raise InputError(f"the start structure: {exc}", path) from None
 
 
 def run_md(args) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -113,6 +112,8 @@ def cmd_train(args) -> int:
         raise InputError("--max-iter must be >= 0")
     if args.checkpoint_every < 1:
         raise InputError("--checkpoint-every must be >= 1")
+    if not (np.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise InputError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
     for name in ("energy_weight", "force_weight", "stress_weight"):
         v = getattr(args, name)
         if not np.isfinite(v) or v < 0:
@@ -164,8 +165,10 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _num(v, spec):
-    return "null" if v is None or not np.isfinite(v) else format(v, spec)
+def _num(x, spec: str) -> str:
+    """A metric in the table; n/a where it is undefined (no data; R² of a single value)."""
+    width = spec.split(".")[0]
+    return f"{x:>{spec}}" if x is not None and np.isfinite(x) else f"{'n/a':>{width}}"
 
 
 def format_table(m: dict, title: str) -> str:
@@ -174,8 +177,8 @@ def format_table(m: dict, title: str) -> str:
     for key, name in (("energy_per_atom", "energy (eV/atom)"), ("forces", "force comp. (eV/Å)"),
                       ("stress", "stress comp. (GPa)")):
         q = m[key]
-        lines.append(f"{name:<26}{_num(q['mae'], '>12.5g')}{_num(q['rmse'], '>12.5g')}"
-                     f"{_num(q['r2'], '>10.5f')}{_num(q['max'], '>12.5g')}{q['count']:>10d}")
+        lines.append(f"{name:<26}{_num(q['mae'], '12.5g')}{_num(q['rmse'], '12.5g')}"
+                     f"{_num(q['r2'], '10.5f')}{_num(q['max'], '12.5g')}{q['count']:>10d}")
     return "\n".join(lines)
 
 
@@ -212,9 +215,10 @@ def _species_for_density(args_species, pot, configs):
 def cmd_calc_errors(args) -> int:
     from mtpflow.io.atomic import atomic_open
     from mtpflow.io.cfg import read_cfg
+    from mtpflow.io.json_files import write_json
     from mtpflow.io.mtp import read_mtp
-    from mtpflow.train.metrics import (compute_errors, config_densities, json_safe,
-                                       metrics_by_density, per_config_errors)
+    from mtpflow.train.metrics import (compute_errors, config_densities, metrics_by_density,
+                                       per_config_errors)
 
     _check_outputs(args.json, args.csv)
     if not args.density_precision > 0:
@@ -245,9 +249,7 @@ def cmd_calc_errors(args) -> int:
                if n_none else ""))
         print(format_density_table(metrics["by_density"]))
     if args.json:
-        with atomic_open(args.json, "w") as fh:
-            json.dump(json_safe(metrics), fh, indent=2, allow_nan=False)
-            fh.write("\n")
+        write_json(args.json, metrics)
     if args.csv:
         with atomic_open(args.csv, "w") as fh:
             fh.write("config,n_atoms,energy_ref_eV_per_atom,energy_pred_eV_per_atom,"

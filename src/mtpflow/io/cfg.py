@@ -71,16 +71,21 @@ class _Lines:
 
 
 def iter_cfg(path) -> Iterator[Configuration]:
-    """Yield the configurations of an MLIP .cfg file one at a time."""
+    """Yield the configurations of an MLIP .cfg file one at a time. Bytes that are not UTF-8
+    (e.g. in a Feature line) are kept as they are (surrogate escapes), so writing the
+    configurations back reproduces them."""
     path = Path(path)
     try:
-        fh = open(path, encoding="utf-8", errors="replace")
+        fh = open(path, encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise InputError(f"cannot read the .cfg file ({exc.strerror})", path) from exc
     with fh:
         lines = _Lines(fh, path)
         while True:
-            line = fh.readline()
+            try:
+                line = fh.readline()
+            except OSError as exc:
+                raise InputError(f"cannot read the .cfg file ({exc.strerror or exc})", path) from None
             if not line:
                 return
             lines.no += 1
@@ -100,21 +105,36 @@ def read_cfg(path) -> list[Configuration]:
     return configs
 
 
+# sections that a configuration holds at most once (Feature lines may repeat)
+_ONCE = ("Size", "Supercell", "AtomData", "Energy", "PlusStress")
+_MAX_TYPE = 2 ** 31 - 1
+
+
 def _read_block(lines: _Lines, path) -> Configuration:
     size = None
     cell = None
     columns = None
     atom_rows = None
+    row_lines: list[int] = []
     energy = None
     plus_stress = None
     features: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
     start = lines.no
     while True:
         line = lines.next("END_CFG")
         text = line.strip()
-        key = text.split(":")[0].split()[0]
+        head = text.split(":")[0].split()
+        key = head[0] if head else text
         if key == "END_CFG":
             break
+        if key in _ONCE:
+            if key in seen:
+                raise InputError(f"{key} appears twice in one configuration (first at line "
+                                 f"{seen[key]}); a configuration holds one {key} section: remove "
+                                 "one, or add END_CFG / BEGIN_CFG if two configurations ran together",
+                                 path, lines.no)
+            seen[key] = lines.no
         if key == "Size":
             size = _int(lines.next("the atom count").split()[0], path, lines.no, "Size")
             if size < 0:
@@ -129,6 +149,12 @@ def _read_block(lines: _Lines, path) -> Configuration:
                         "(mtpflow supports 3D periodic cells or none)", path, lines.no)
                 rows.append([_num(t, path, lines.no, "a lattice vector") for t in toks])
             cell = np.array(rows)
+            if not np.all(np.isfinite(cell)):
+                raise InputError("Supercell holds NaN or inf", path, lines.no)
+            norms = np.linalg.norm(cell, axis=1)
+            if not abs(np.linalg.det(cell)) > 1e-12 * max(float(np.prod(norms)), 1e-300):
+                raise InputError("the Supercell is singular (zero volume): its three lattice vectors "
+                                 "must be linearly independent", path, seen[key])
         elif key == "AtomData":
             if size is None:
                 raise InputError("AtomData before Size", path, lines.no)
@@ -136,7 +162,9 @@ def _read_block(lines: _Lines, path) -> Configuration:
             for need in ("type",):
                 if need not in columns:
                     raise InputError(f"AtomData has no '{need}' column: {columns}", path, lines.no)
-            atom_rows = np.empty((size, len(columns)))
+            if len(set(columns)) != len(columns):
+                raise InputError(f"AtomData names a column twice: {columns}", path, lines.no)
+            rows_read = []
             for a in range(size):
                 toks = lines.next(f"{size} atom rows (got {a})").split()
                 if len(toks) != len(columns):
@@ -144,10 +172,12 @@ def _read_block(lines: _Lines, path) -> Configuration:
                         f"atom row has {len(toks)} values for {len(columns)} columns {columns}"
                         f" (Size says {size} atoms; {a} rows read)", path, lines.no)
                 try:
-                    atom_rows[a] = [float(t) for t in toks]
+                    rows_read.append([float(t) for t in toks])
                 except ValueError:
                     bad = next(t for t in toks if not _is_float(t))
                     raise InputError(f"non-number {bad!r} in an atom row", path, lines.no) from None
+                row_lines.append(lines.no)
+            atom_rows = np.array(rows_read, dtype=np.float64).reshape(size, len(columns))
         elif key == "Energy":
             energy = _num(lines.next("the energy").split()[0], path, lines.no, "Energy")
         elif key == "PlusStress":
@@ -166,7 +196,7 @@ def _read_block(lines: _Lines, path) -> Configuration:
         elif key == "BEGIN_CFG":
             raise InputError("BEGIN_CFG inside a configuration (missing END_CFG above)", path, lines.no)
         else:
-            raise InputError(f"unknown section {key!r} in a configuration", path, lines.no)
+            raise InputError(f"unknown section {key[:40]!r} in a configuration", path, lines.no)
     if size is None:
         raise InputError("configuration has no Size", path, start)
     if atom_rows is None:
@@ -175,19 +205,32 @@ def _read_block(lines: _Lines, path) -> Configuration:
         atom_rows, columns = np.empty((0, 2)), ["id", "type"]
     col = {name: k for k, name in enumerate(columns)}
     types = atom_rows[:, col["type"]]
-    if np.any(types != np.round(types)) or np.any(types < 0):
-        raise InputError("atom types must be non-negative integers", path, start)
-    ids = atom_rows[:, col["id"]].astype(np.int64) if "id" in col else None
+    bad = np.nonzero((types != np.round(types)) | (types < 0) | (types > _MAX_TYPE))[0]
+    if bad.size:
+        raise InputError(f"atom type {types[bad[0]]:g} is not a non-negative integer (types are "
+                         "0, 1, ... in the potential's species order)", path, row_lines[bad[0]])
+    ids = None
+    if "id" in col:
+        idv = atom_rows[:, col["id"]]
+        bad = np.nonzero((idv != np.round(idv)) | (np.abs(idv) > 2 ** 62))[0]
+        if bad.size:
+            raise InputError(f"atom id {idv[bad[0]]:g} is not an integer", path, row_lines[bad[0]])
+        ids = idv.astype(np.int64)
     direct = None
     if all(c in col for c in ("cartes_x", "cartes_y", "cartes_z")):
-        positions = atom_rows[:, [col["cartes_x"], col["cartes_y"], col["cartes_z"]]]
+        xyz = [col["cartes_x"], col["cartes_y"], col["cartes_z"]]
+        positions = atom_rows[:, xyz]
     elif all(c in col for c in ("direct_x", "direct_y", "direct_z")):
         if cell is None:
             raise InputError("direct coordinates need a Supercell", path, start)
-        direct = atom_rows[:, [col["direct_x"], col["direct_y"], col["direct_z"]]].copy()
+        xyz = [col["direct_x"], col["direct_y"], col["direct_z"]]
+        direct = atom_rows[:, xyz].copy()
         positions = direct @ cell
     else:
         raise InputError(f"AtomData needs cartes_x/y/z or direct_x/y/z columns, found {columns}", path, start)
+    bad = np.nonzero(~np.isfinite(atom_rows[:, xyz]).all(axis=1))[0]
+    if bad.size:
+        raise InputError("an atom position is NaN or inf", path, row_lines[bad[0]])
     forces = None
     if all(c in col for c in ("fx", "fy", "fz")):
         forces = atom_rows[:, [col["fx"], col["fy"], col["fz"]]]
@@ -245,7 +288,7 @@ def format_cfg(config: Configuration, fixed_point: bool = False) -> str:
 def write_cfg(path, configs: Iterable[Configuration], fixed_point: bool = False) -> int:
     """Write configurations atomically (see format_cfg); returns how many were written."""
     n = 0
-    with atomic_open(path, "w", encoding="utf-8") as fh:
+    with atomic_open(path, "w", encoding="utf-8", errors="surrogateescape") as fh:
         for config in configs:
             fh.write(format_cfg(config, fixed_point))
             n += 1

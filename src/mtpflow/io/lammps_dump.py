@@ -246,12 +246,22 @@ class LammpsDump:
     def _plan(self, entries):
         kept: list = []
         dropped: list = []
-        for e in entries:
+        for i, e in enumerate(entries):
             e.key = e.step if e.step is not None else (kept[-1].key + 0.5 if kept else -math.inf)
+            if kept and e.step is not None and kept[-1].key >= e.key:
+                if i == len(entries) - 1 and sum(k.key >= e.key for k in kept) > 1:
+                    # one frame going back, then the end: a restart killed after one frame or a
+                    # damaged TIMESTEP; the frames before it are one consistent run: keep those
+                    self.notes.append(
+                        f"the last frame (frame {e.index}, TIMESTEP {e.step_text}, line {e.line}) goes "
+                        f"back from TIMESTEP {kept[-1].step_text}: a restarted run that stopped after "
+                        "one frame, or a damaged TIMESTEP; skipped it and kept the frames before it")
+                    break
+                self._check_restart(entries, i, kept)
             while kept and kept[-1].key >= e.key:
                 dropped.append(kept.pop())
             kept.append(e)
-        if kept and kept[-1].problem is not None and kept[-1] is entries[-1]:
+        if kept and kept[-1].problem is not None and kept[-1] is entries[-1] and not self.notes:
             e = kept.pop()
             self.notes.append(f"the last frame (frame {e.index}, TIMESTEP {e.step_text}, line "
                               f"{e.line}) is truncated ({e.problem}); skipped it")
@@ -269,6 +279,42 @@ class LammpsDump:
                 "later copies are kept)" + "".join(
                     f"; frame {e.index} (line {e.line}) was cut short by the kill" for e in cut))
         return kept
+
+    def _check_restart(self, entries, i, kept) -> None:
+        """Entry i goes back to (or repeats) an earlier TIMESTEP. A restarted run writes the steps
+        from its restart point again, in the same stride, replacing a regular run of frames; one
+        damaged TIMESTEP instead breaks the sequence of its neighbours. That is an error naming the
+        frame, not frames silently dropped as a restart's repeats."""
+        e = entries[i]
+        steps = [k.step for k in kept if k.step is not None]
+        block = [k for k in kept if k.key >= e.key]
+        before = [k.step for k in kept[:len(kept) - len(block)] if k.step is not None]
+        first = next((k for k in entries if k.step is not None), None)
+        if first is not None and e.step < first.step:
+            # a restart goes back to a restart file its run wrote, never before the run's start
+            raise InputError(f"frame {e.index}: TIMESTEP {e.step_text} is before the first frame's "
+                             f"TIMESTEP {first.step_text} (frame {first.index}): one of them looks "
+                             "damaged: repair it", self.path, e.line + 1)
+        if len(steps) < 2:
+            return
+        stride = before[-1] - before[-2] if len(before) >= 2 else steps[1] - steps[0]
+        last = steps[-1]
+        nxt = entries[i + 1] if i + 1 < len(entries) else None
+        if nxt is not None and nxt.step is not None and nxt.step > last and nxt.step - e.step != stride:
+            bad, why = e, (f"goes back from {last} but the next frame (TIMESTEP {nxt.step}) continues "
+                           f"after {last}")
+        else:
+            seq = before[-1:] + [k.step for k in block if k.step is not None]
+            gaps = [b - a for a, b in zip(seq, seq[1:])]
+            if all(g == stride for g in gaps):
+                return
+            bad = block[next(j for j, g in enumerate(gaps) if g != stride)]
+            why = (f"breaks the stride of {stride} steps (TIMESTEP {seq[0]}, then "
+                   f"{', '.join(str(x) for x in seq[1:4])}{', ...' if len(seq) > 4 else ''}) before "
+                   f"frame {e.index} goes back to TIMESTEP {e.step}")
+        raise InputError(f"frame {bad.index}: TIMESTEP {bad.step_text} {why}: not a restarted run "
+                         "(that writes the steps from its restart point again in the same stride); the "
+                         "TIMESTEP looks damaged: repair it", self.path, bad.line + 1)
 
     def frames(self, species: str | None = None):
         """Yield the kept frames as DumpFrame. species: None for every atom (with types and

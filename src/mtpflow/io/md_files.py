@@ -72,6 +72,7 @@ class ResumableOutput:
         self.fh = None
 
     def start(self):
+        self.part.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open(self.part, "w")
         self.fh.write(self.header)
         return self
@@ -149,24 +150,68 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
 
 
 def load_checkpoint(path, fingerprint: str | None = None) -> tuple[dict, dict]:
-    """(arrays, meta); with `fingerprint`, a checkpoint of another system is rejected."""
+    """(arrays, meta); with `fingerprint`, a checkpoint of another system is rejected. A missing,
+    truncated or damaged file, or one whose arrays do not fit its system, is an InputError."""
+    import zipfile
+    import zlib
+
+    from mtpflow.io.train_files import open_npz
+
     path = Path(path)
+    if not path.is_file():
+        raise InputError("checkpoint not found; give the file written by --checkpoint", path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_npz(path, "md --checkpoint") as z:
+            if "meta_json" not in z.files:
+                raise InputError("not an mtpflow MD checkpoint (no metadata); give the file written "
+                                 "by md --checkpoint", path)
             meta = json.loads(bytes(z["meta_json"]).decode())
             arrays = {k[2:]: z[k].copy() for k in z.files if k.startswith("a_")}
-    except FileNotFoundError:
-        raise InputError("checkpoint not found; give the file written by --checkpoint", path) from None
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"not an mtpflow checkpoint ({exc}); give a file written by --checkpoint",
-                         path) from None
-    if meta.get("format") != "mtpflow-md-checkpoint":
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile,
+            zlib.error) as exc:
+        raise InputError(f"cannot read the checkpoint: the file is damaged or truncated ({exc}); use "
+                         "an intact checkpoint or start the run again", path) from None
+    if not isinstance(meta, dict) or meta.get("format") != "mtpflow-md-checkpoint":
         raise InputError("not an mtpflow MD checkpoint", path)
     if fingerprint is not None and meta.get("fingerprint") != fingerprint:
         raise InputError(f"the checkpoint belongs to another system (fingerprint {meta.get('fingerprint')}, "
                          f"this start structure: {fingerprint}); resume with the same start structure, "
                          "--replicate and --species", path)
+    _check_md_arrays(arrays, meta, path)
     return arrays, meta
+
+
+def _check_md_arrays(arrays: dict, meta: dict, path) -> None:
+    """The metadata the runner reads is there, the per-atom arrays match the atom count in the
+    fingerprint ("N-hash"), the cell is 3x3, and nothing is NaN or inf."""
+    try:
+        n_atoms = int(str(meta.get("fingerprint", "")).split("-")[0])
+    except ValueError:
+        n_atoms = None
+    need = {"step": int, "stage_index": int, "stage_step": int, "traj_offset": int,
+            "thermo_offset": int, "protocol_digest": str, "rng_state": dict}
+    for key, kind in need.items():
+        v = meta.get(key)
+        if not isinstance(v, kind) or isinstance(v, bool) or (kind is int and v < 0):
+            raise InputError(f"the checkpoint's metadata lacks a valid {key}; it is damaged: use an "
+                             "intact checkpoint or start the run again", path)
+    for key in ("positions", "momenta", "cell"):
+        if key not in arrays:
+            raise InputError(f"the checkpoint lacks {key}; it is damaged: use an intact checkpoint "
+                             "or start the run again", path)
+        a = arrays[key]
+        if key == "cell":
+            if a.shape != (3, 3):
+                raise InputError(f"the checkpoint's cell has shape {a.shape}; it is damaged", path)
+        elif a.ndim != 2 or a.shape[1] != 3 or (n_atoms is not None and a.shape[0] != n_atoms):
+            raise InputError(f"the checkpoint's {key} have shape {a.shape} for {n_atoms} atoms; it is "
+                             "damaged: use an intact checkpoint or start the run again", path)
+    for key, a in arrays.items():
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise InputError(f"the checkpoint's {key} hold NaN or inf; use an earlier checkpoint or "
+                             "start the run again", path)
 
 
 # -- LAMMPS data file -----------------------------------------------------------------------------
@@ -228,36 +273,59 @@ def _drop_rerun(rows_steps: list, first_step: int) -> int:
     return k
 
 
+class LammpsLogWarning(UserWarning):
+    """Part of a LAMMPS log was skipped (a thermo row cut by a kill); the message says what."""
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
+
+
 def read_lammps_log(path) -> dict[str, np.ndarray]:
     """Thermo columns of a LAMMPS log (all runs; after a restart, re-run steps replace the earlier
-    rows). Keys are LAMMPS's column names (Step, Time, Temp, PotEng, ...)."""
+    rows). Keys are LAMMPS's column names (Step, Time, Temp, PotEng, ...). WARNING lines inside a
+    thermo block are skipped; a row with a wrong number of values or a non-number is an error naming
+    its line, except the file's last line when a kill cut it (no newline: dropped with a warning)."""
+    import warnings
+
     path = Path(path)
     try:
-        lines = path.read_text(errors="replace").splitlines()
+        lines = path.read_text(errors="replace").splitlines(keepends=True)
     except OSError as exc:
         raise InputError(f"cannot read the LAMMPS log ({exc.strerror})", path) from None
     columns: list[str] | None = None
     rows: list[list[float]] = []
     cols_seen: list[str] | None = None
     block_start = True
-    for line in lines:
+    for no, line in enumerate(lines, start=1):
         tok = line.split()
         if tok and tok[0] == "Step":
             columns, block_start = tok, True
             if cols_seen is not None and cols_seen != columns:
-                raise InputError("thermo columns change between runs; use one thermo_style", path)
+                raise InputError("thermo columns change between runs; use one thermo_style", path, no)
             cols_seen = columns
             continue
-        if columns is None:
+        if columns is None or not tok or tok[0].startswith("WARNING"):
             continue
-        try:
-            vals = [float(t) for t in tok]
-        except ValueError:
+        if not _is_number(tok[0]):          # "Loop time of ...", "ERROR: ...": the block ends
             columns = None
             continue
-        if len(vals) != len(columns):
-            columns = None
-            continue
+        vals = [float(t) if _is_number(t) else None for t in tok]
+        if len(vals) != len(columns) or None in vals or not line.endswith("\n"):
+            if no == len(lines) and not line.endswith("\n"):
+                warnings.warn(f"{path}: the last line (line {no}) is a thermo row cut short (the "
+                              "run was killed while writing it); skipped it", LammpsLogWarning,
+                              stacklevel=2)
+                break
+            what = (f"{len(vals)} values for the {len(columns)} thermo columns"
+                    if len(vals) != len(columns) else
+                    f"a non-number {tok[vals.index(None)][:20]!r}")
+            raise InputError(f"thermo row with {what} ({' '.join(columns)}); repair the log or cut "
+                             "it there", path, no)
         if block_start:
             rows = rows[:_drop_rerun([r[0] for r in rows], vals[0])]
             block_start = False

@@ -186,6 +186,20 @@ def parse_mtp(raw: bytes, path=None) -> MTPPotential:
     return pot
 
 
+def _finite(text: str) -> float:
+    x = float(text)
+    if not np.isfinite(x):
+        raise ValueError("not finite")
+    return x
+
+
+def _positive(text: str) -> float:
+    x = _finite(text)
+    if x <= 0:
+        raise ValueError("not positive")
+    return x
+
+
 def _build(fields, radial, meta, path) -> MTPPotential:
     def get(key, conv, default=None, required=True):
         if key not in fields:
@@ -196,7 +210,10 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         try:
             return conv(value)
         except (ValueError, TypeError):
-            raise InputError(f"field '{key}' has an invalid value {value[:60]!r}", path, no) from None
+            need = {int: "an integer", float: "a number", _finite: "a finite number",
+                    _positive: "a positive finite number"}.get(conv, "another value")
+            raise InputError(f"field '{key}' has an invalid value {value[:60]!r} (expected {need})",
+                             path, no) from None
 
     def arr(key, width=None, required=True):
         if key not in fields:
@@ -221,8 +238,13 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         if declared != actual:
             raise InputError(f"{key} = {declared} but the table has {actual} entries", path, fields[key][1])
     radial_coeffs = None
+    for key, v in (("species_count", s), ("radial_funcs_count", r), ("radial_basis_size", b)):
+        if v < 1:
+            raise InputError(f"{key} must be >= 1, found {v}", path, fields[key][1])
     if radial:
-        radial_coeffs = np.zeros((s, s, r, b))
+        if len(radial) != s * s:
+            raise InputError(f"radial_coeffs has blocks for {len(radial)} species pairs but "
+                             f"species_count = {s} needs {s * s} (0-0 ... {s - 1}-{s - 1})", path)
         for a in range(s):
             for c in range(s):
                 rows = radial.get((a, c))
@@ -233,10 +255,15 @@ def _build(fields, radial, meta, path) -> MTPPotential:
                     raise InputError(
                         f"radial_coeffs {a}-{c}: expected {r} rows of {b} numbers "
                         f"(radial_funcs_count × radial_basis_size), found {[len(x) for x in rows]}", path)
-                radial_coeffs[a, c] = np.array(rows)
-        extra = set(radial) - {(a, c) for a in range(s) for c in range(s)}
-        if extra:
-            raise InputError(f"radial_coeffs has blocks {sorted(extra)} beyond species_count = {s}", path)
+        radial_coeffs = np.array([[radial[(a, c)] for c in range(s)] for a in range(s)])
+    present = [k for k, ok in (("radial_coeffs", radial_coeffs is not None),
+                               ("species_coeffs", "species_coeffs" in fields),
+                               ("moment_coeffs", "moment_coeffs" in fields)) if ok]
+    if present and len(present) < 3:
+        missing = [k for k in ("radial_coeffs", "species_coeffs", "moment_coeffs") if k not in present]
+        raise InputError(f"the file holds {' and '.join(present)} but no {' or '.join(missing)}: it "
+                         "is cut short or damaged (a trained potential holds all three, a template "
+                         "none)", path)
     species = meta.pop("species", None)
     species = [x.strip() for x in species.split(",")] if species else None
     name = get("potential_name", str, DEFAULT_NAME, required=False)
@@ -246,8 +273,8 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         meta.update(token_meta)
     pot = MTPPotential(
         species_count=s,
-        min_dist=get("min_dist", float),
-        max_dist=get("max_dist", float),
+        min_dist=get("min_dist", _finite),
+        max_dist=get("max_dist", _finite),
         radial_basis_size=b,
         radial_funcs_count=r,
         alpha_moments_count=get("alpha_moments_count", int),
@@ -257,7 +284,7 @@ def _build(fields, radial, meta, path) -> MTPPotential:
         radial_coeffs=radial_coeffs,
         species_coeffs=arr("species_coeffs", required=False),
         moment_coeffs=arr("moment_coeffs", required=False),
-        scaling=get("scaling", float, 1.0, required=False),
+        scaling=get("scaling", _positive, 1.0, required=False),
         version=get("version", str, "1.1.0", required=False),
         potential_name=name,
         potential_tag=get("potential_tag", str, "", required=False),

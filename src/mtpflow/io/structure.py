@@ -65,6 +65,42 @@ def read_frames(path, species: Sequence[str] | None = None, index=":",
     fmt = detect_format(path)
     if not path.exists():
         raise InputError("no such file", path)
+    numbers, frames = _read(path, fmt, species, warn, index)
+    if not numbers:
+        raise InputError(f"no structures in the file (an empty {fmt} file)", path)
+    chosen = _select(numbers, index, path)
+    if not chosen:
+        raise InputError(f"--index {index} selects none of the {len(numbers)} structure(s) in the "
+                         "file", path)
+    for k in chosen:
+        _check_atoms(frames[k], path, k)
+    return [frames[k] for k in chosen]
+
+
+def _read(path: Path, fmt: str, species, warn, index) -> tuple[list[int], dict]:
+    """(numbers of all structures in the file, {number: ase.Atoms} holding at least the ones
+    `index` selects)."""
+    if fmt == "extxyz":
+        # checked first (frame and line of any damage; a truncated last frame dropped), then ASE
+        # parses only the frames from the first to the last selected one
+        from mtpflow.io.extxyz_check import scan_extxyz
+        scan = scan_extxyz(path)
+        if scan.truncated:
+            (warn or _warn)(f"{path}: {scan.truncated}")
+        numbers = list(range(scan.n_frames))
+        wanted = _select(numbers, index, path) if numbers else []
+        if not wanted:
+            return numbers, {}
+        lo, hi = min(wanted), max(wanted) + 1
+        got = _ase_read(path, fmt, slice(lo, hi), {})
+        if len(got) != hi - lo:
+            raise InputError(f"ASE read {len(got)} of frames {lo}..{hi - 1}", path)
+        return numbers, {lo + k: a for k, a in enumerate(got)}
+    frames = _read_all(path, fmt, species, warn)
+    return list(range(len(frames))), dict(enumerate(frames))
+
+
+def _read_all(path: Path, fmt: str, species, warn) -> list:
     if fmt == "cfg":
         from mtpflow.io.ase_bridge import to_atoms
         from mtpflow.io.cfg import read_cfg
@@ -76,14 +112,13 @@ def read_frames(path, species: Sequence[str] | None = None, index=":",
                 atoms.info[f"feature_{name}"] = value
             atoms.info["cfg_index"] = k
             frames.append(atoms)
-        return _select(frames, index, path)
+        return frames
     if fmt in ("vasprun", "outcar"):
         from mtpflow.io.vasp import read_outcar, read_vasprun
         run = read_vasprun(path) if fmt == "vasprun" else read_outcar(path)
-        if warn and run.warning():
-            warn(run.warning())
-        return _select(run.frames, index, path)
-    from ase.io import read
+        if run.warning():
+            (warn or _warn)(run.warning())
+        return list(run.frames)
     kwargs = {}
     if fmt == "lammps-data":
         from ase.data import atomic_numbers
@@ -94,6 +129,12 @@ def read_frames(path, species: Sequence[str] | None = None, index=":",
                              f"({','.join(species)}); name the element of every type", path)
         kwargs = {"Z_of_type": {k + 1: atomic_numbers[s] for k, s in enumerate(species)},
                   "units": "metal", "atom_style": "atomic"}
+    return _ase_read(path, fmt, ":", kwargs)
+
+
+def _ase_read(path, fmt, index, kwargs) -> list:
+    from ase.io import read
+
     try:
         frames = read(path, index=index, format=fmt, **kwargs)
     except InputError:
@@ -102,11 +143,20 @@ def read_frames(path, species: Sequence[str] | None = None, index=":",
         raise InputError(f"cannot read as {fmt}: {exc}", path) from exc
     frames = frames if isinstance(frames, list) else [frames]
     for atoms in frames:
-        _check_atoms(atoms, path)
         for key in ("type", "id", "travel", "mol-id"):  # LAMMPS bookkeeping; elements are the truth
             if key in atoms.arrays:
                 del atoms.arrays[key]
     return frames
+
+
+def _warn(msg: str) -> None:
+    import warnings
+
+    warnings.warn(msg, StructureWarning, stacklevel=3)
+
+
+class StructureWarning(UserWarning):
+    """Something in a structure file was skipped (a truncated last frame); the message says what."""
 
 
 def _lammps_n_types(path) -> int:
@@ -121,25 +171,46 @@ def _lammps_n_types(path) -> int:
 
 
 def _select(frames: list, index, path) -> list:
+    """The frames `index` picks: ':' or None (all), an integer (negative from the end) or a
+    slice text like 2:10 or ::5 (as --index takes them)."""
     if index in (":", None):
         return frames
     try:
         if isinstance(index, str):
             if ":" in index:
-                parts = [int(p) if p else None for p in index.split(":")]
-                return frames[slice(*parts)]
+                parts = index.split(":")
+                if len(parts) > 3:
+                    raise ValueError(index)
+                sl = slice(*[int(p) if p.strip() else None for p in parts])
+                if sl.step == 0:
+                    raise ValueError(index)
+                return frames[sl]
             index = int(index)
         return [frames[index]]
-    except (ValueError, IndexError) as exc:
-        raise InputError(f"frame index {index!r} out of range for {len(frames)} frame(s)", path) \
-            from exc
+    except ValueError:
+        raise InputError(f"--index {index!r}: give ':' (all), a number such as -1 (the last), or a "
+                         "slice such as 2:10 or ::5") from None
+    except IndexError:
+        raise InputError(f"--index {index!r} is out of range for {len(frames)} structure(s)",
+                         path) from None
 
 
-def _check_atoms(atoms, path) -> None:
+def _check_atoms(atoms, path, k: int | None = None) -> None:
+    where = "" if k is None else f"frame {k}: "       # counted from 0, as --index counts
     if not np.all(np.isfinite(atoms.positions)):
-        raise InputError("NaN or inf in the atom positions", path)
+        raise InputError(f"{where}NaN or inf in the atom positions", path)
+    if atoms.pbc.any() and not np.all(np.isfinite(atoms.cell[:])):
+        raise InputError(f"{where}NaN or inf in the cell", path)
     if atoms.pbc.all() and abs(atoms.cell.volume) < 1e-8:
-        raise InputError("the cell is singular (zero volume)", path)
+        raise InputError(f"{where}the cell is singular (zero volume)", path)
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def order_by_species(atoms, species: Sequence[str] | None):
@@ -188,6 +259,12 @@ def write_frames(path, frames: Sequence, species: Sequence[str] | None = None,
                 if k.startswith("feature_") and k[len("feature_"):] not in dict(features)]
             configs.append(c)
         return write_cfg(path, configs)
+    for k, atoms in enumerate(frames):
+        for key, value in atoms.info.items():
+            if isinstance(value, str) and _has_surrogates(value):
+                raise InputError(f"structure {k + 1}: the value of {key!r} holds bytes that are not "
+                                 f"UTF-8 (read from a .cfg Feature line); {fmt} files are UTF-8 text: "
+                                 "fix those bytes in the input, or write a .cfg (it keeps them)", path)
     from ase.io import write
     with atomic_path(path) as tmp:
         if fmt == "vasp":

@@ -23,6 +23,7 @@ from operator import itemgetter
 import numpy as np
 
 from mtpflow.errors import InputError
+from mtpflow.io.extxyz_check import next_header
 from mtpflow.io.lammps_dump import LammpsDump, open_text
 
 
@@ -168,13 +169,8 @@ def _iter_extxyz(path, species, state):
     getters = None
     with open_text(path, "extended XYZ trajectory") as fh:
         while True:
-            header = pending if pending is not None else fh.readline()
-            if pending is None and header:
-                line_no += 1
+            header, line_no = next_header(fh, pending, line_no)
             pending = None
-            while header and not header.strip():
-                header = fh.readline()
-                line_no += 1 if header else 0
             if not header:
                 return
             start = line_no
@@ -343,6 +339,8 @@ def read_species_trajectory(path, species, *, frame_interval_fs=None, every=1, f
     species = str(species).strip()
     if every < 1:
         raise InputError(f"--every must be >= 1, got {every}")
+    if frame_interval_fs is not None and not (np.isfinite(frame_interval_fs) and frame_interval_fs > 0):
+        raise InputError(f"--frame-interval-fs must be a finite time > 0 fs, got {frame_interval_fs}")
     fmt = fmt or detect_format(path)
     it = {"extxyz": _iter_extxyz, "lammps-dump": _iter_lammps}.get(fmt)
     if it is None:

@@ -155,7 +155,17 @@ def read_vasprun(path) -> VaspRun:
             if symbols is None:
                 raise InputError(f"not a readable vasprun.xml ({exc}); check the file or give the "
                                  f"run's OUTCAR instead", path) from exc
+            line = exc.position[0]
+            if line < _line_count(path):   # not where the file ends: damage, not a killed run
+                what = str(exc).split(":")[0]
+                raise InputError(f"the vasprun.xml is damaged in the middle ({what}), not cut at its "
+                                 "end as a killed run leaves it; repair it or give the run's OUTCAR",
+                                 path, line) from None
             run.truncated = True
+        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise InputError(f"malformed vasprun.xml near ionic step {len(run.frames)} "
+                             f"({type(exc).__name__}: {exc}); repair it or give the run's OUTCAR",
+                             path) from None
     run.n_incomplete = n_started - len(run.frames)
     if not run.frames:
         raise InputError(f"no completed ionic step in the vasprun.xml ({n_started} started); the run "
@@ -165,14 +175,29 @@ def read_vasprun(path) -> VaspRun:
     return run
 
 
+def _line_count(path) -> int:
+    """Lines in the file (the last one counted when it has no newline)."""
+    n, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
 def _read_atominfo(elem, path) -> list[str]:
     arr = _named(elem, "array", "atoms")
     if arr is None:
         raise InputError("<atominfo> has no atoms array", path)
     symbols = []
-    for rc in arr.find("set").findall("rc"):
+    rows = arr.find("set")
+    for k, rc in enumerate(rows.findall("rc") if rows is not None else []):
         cs = rc.findall("c")
+        if not cs or not (cs[0].text or "").strip():
+            raise InputError(f"<atominfo>: atom {k + 1} has no element name", path)
         symbols.append(cs[0].text.strip())
+    if not symbols:
+        raise InputError("<atominfo> lists no atoms", path)
     from ase.data import atomic_numbers
     for s in set(symbols):
         if s not in atomic_numbers:
@@ -247,63 +272,73 @@ def read_outcar(path) -> VaspRun:
     pending = False
     n_started = 0
     i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith(" POTCAR:"):
-            potcars.append(line.split()[2] if len(line.split()) > 2 else "")
-        elif "ions per type =" in line:
-            counts = [int(x) for x in line.split("=")[1].split()]
-        elif "POTIM" in line and "time-step" in line and run.timestep_fs is None:
-            run.timestep_fs = _floats(line.split("=")[1])[0]
-        elif line.strip().startswith("IBRION") and run.ibrion is None:
-            run.ibrion = int(_floats(line.split("=")[1])[0])
-        elif "direct lattice vectors" in line:
-            cell = np.array([_floats(lines[i + k])[:3] for k in (1, 2, 3)])
-            i += 3
-        elif line.startswith("  in kB"):
-            vals = _floats(line[8:])
-            if len(vals) != 6:
-                vals = [math.nan] * 6
-            xx, yy, zz, xy, yz, zx = vals
-            stress = stress_kbar_to_ase([[xx, xy, zx], [xy, yy, yz], [zx, yz, zz]])
-            if not pending:
-                n_started += 1
-                pending = True
-        elif line.startswith(" POSITION") and "TOTAL-FORCE" in line:
-            if counts is None:
-                raise InputError("no 'ions per type' line before the forces; not a complete OUTCAR",
-                                 path)
-            n = sum(counts)
-            block = lines[i + 2:i + 2 + n]
-            if len(block) < n or any(not b.strip() or b.strip().startswith("---") for b in block):
-                break  # cut inside the force block
-            data = np.array([(_floats(b) + [math.nan] * 6)[:6] for b in block])
-            positions, forces = data[:, :3], data[:, 3:]
-            if not pending:
-                n_started += 1
-                pending = True
-            i += 2 + n
-        elif "free  energy   TOTEN" in line:
-            free = _floats(line.split("=")[1])[0]
-            e0 = free
-            if i + 2 < len(lines) and "energy(sigma->0)" in lines[i + 2]:
-                e0 = _floats(lines[i + 2].split("energy(sigma->0) =")[1])[0]
-            if positions is not None and pending:
-                symbols = _outcar_symbols(potcars, counts, path)
-                step = len(run.frames)
-                _check_finite(path, step, cell=cell, positions=positions, forces=forces,
-                              stress=stress, energy=np.array([free]))
-                info = {"vasp_step": step, "energy_sigma0": e0, "source": str(path)}
-                if run.ibrion == 0 and run.timestep_fs:
-                    info["time_fs"] = step * run.timestep_fs
-                run.frames.append(_frame(symbols, cell, positions, True, e0, free, forces.copy(),
-                                         None if stress is None else stress.copy(), info))
-                pending = False
-                positions = forces = None
-            elif pending:
-                run.n_without_forces += 1
-                pending = False
-        i += 1
+    try:
+        while i < len(lines):
+            line = lines[i]
+            if line.startswith(" POTCAR:"):
+                potcars.append(line.split()[2] if len(line.split()) > 2 else "")
+            elif "ions per type =" in line:
+                counts = [int(x) for x in line.split("=")[1].split()]
+            elif "POTIM" in line and "time-step" in line and run.timestep_fs is None:
+                run.timestep_fs = _floats(line.split("=")[1])[0]
+            elif line.strip().startswith("IBRION") and run.ibrion is None:
+                run.ibrion = int(_floats(line.split("=")[1])[0])
+            elif "direct lattice vectors" in line:
+                if i + 4 >= len(lines):
+                    break  # the file ends in or just after the lattice block: a killed run
+                rows = [_floats(lines[i + k]) for k in (1, 2, 3)]
+                if any(len(r) != 6 for r in rows):   # 3 direct + 3 reciprocal components
+                    i += 1 + next(k for k, r in enumerate(rows) if len(r) != 6)
+                    raise ValueError("a lattice vector line does not hold 6 numbers")
+                cell = np.array([r[:3] for r in rows])
+                i += 3
+            elif line.startswith("  in kB"):
+                vals = _floats(line[8:])
+                if len(vals) != 6:
+                    vals = [math.nan] * 6
+                xx, yy, zz, xy, yz, zx = vals
+                stress = stress_kbar_to_ase([[xx, xy, zx], [xy, yy, yz], [zx, yz, zz]])
+                if not pending:
+                    n_started += 1
+                    pending = True
+            elif line.startswith(" POSITION") and "TOTAL-FORCE" in line:
+                if counts is None:
+                    raise InputError("no 'ions per type' line before the forces; not a complete OUTCAR",
+                                     path)
+                n = sum(counts)
+                block = lines[i + 2:i + 2 + n]
+                if len(block) < n or any(not b.strip() or b.strip().startswith("---") for b in block):
+                    break  # cut inside the force block
+                data = np.array([(_floats(b) + [math.nan] * 6)[:6] for b in block])
+                positions, forces = data[:, :3], data[:, 3:]
+                if not pending:
+                    n_started += 1
+                    pending = True
+                i += 2 + n
+            elif "free  energy   TOTEN" in line:
+                free = _floats(line.split("=")[1])[0]
+                e0 = free
+                if i + 2 < len(lines) and "energy(sigma->0)" in lines[i + 2]:
+                    e0 = _floats(lines[i + 2].split("energy(sigma->0) =")[1])[0]
+                if positions is not None and pending:
+                    symbols = _outcar_symbols(potcars, counts, path)
+                    step = len(run.frames)
+                    _check_finite(path, step, cell=cell, positions=positions, forces=forces,
+                                  stress=stress, energy=np.array([free]))
+                    info = {"vasp_step": step, "energy_sigma0": e0, "source": str(path)}
+                    if run.ibrion == 0 and run.timestep_fs:
+                        info["time_fs"] = step * run.timestep_fs
+                    run.frames.append(_frame(symbols, cell, positions, True, e0, free, forces.copy(),
+                                             None if stress is None else stress.copy(), info))
+                    pending = False
+                    positions = forces = None
+                elif pending:
+                    run.n_without_forces += 1
+                    pending = False
+            i += 1
+    except (ValueError, IndexError, TypeError) as exc:
+        raise InputError(f"cannot read this OUTCAR line ({type(exc).__name__}: {exc}); the file is "
+                         "damaged or not an OUTCAR", path, i + 1) from None
     run.n_incomplete = n_started - len(run.frames) - run.n_without_forces
     run.truncated = run.n_incomplete > 0
     if not run.frames:

@@ -25,6 +25,8 @@ def _min_dist_sq(frac, cell, nb0, nb1, nb2, cutoff):
         nxt[i] = head[b]
         head[b] = i
     best = cutoff * cutoff
+    bi = -1
+    bj = -1
     for i in range(n):
         for d0 in range(-1, 2):
             c0 = bx[i, 0] + d0
@@ -50,13 +52,16 @@ def _min_dist_sq(frac, cell, nb0, nb1, nb2, cutoff):
                             r2 = x * x + y * y + z * z
                             if r2 < best:
                                 best = r2
+                                bi = i
+                                bj = j
                         j = nxt[j]
-    return best
+    return best, bi, bj
 
 
-def min_pair_distance(positions, cell, cutoff_A: float) -> float:
-    """The shortest distance between two atoms (periodic images included) if it is below
-    cutoff_A, else inf. positions (N, 3) Å, any (unwrapped) values; cell rows in Å."""
+def closest_pair(positions, cell, cutoff_A: float) -> tuple[float, int, int]:
+    """(distance, i, j) of the closest two atoms (periodic images included; i == j: an atom and
+    its own image) if closer than cutoff_A, else (inf, -1, -1); NaN positions: (nan, -1, -1).
+    positions (N, 3) Å, any (unwrapped) values; cell rows in Å."""
     pos = np.ascontiguousarray(positions, dtype=np.float64)
     cell = np.ascontiguousarray(cell, dtype=np.float64)
     if pos.ndim != 2 or pos.shape[1] != 3 or cell.shape != (3, 3):
@@ -64,12 +69,20 @@ def min_pair_distance(positions, cell, cutoff_A: float) -> float:
     if not cutoff_A > 0:
         raise ValueError("cutoff_A must be positive")
     if not np.isfinite(pos).all():
-        return math.nan
+        return math.nan, -1, -1
     frac = np.linalg.solve(cell.T, pos.T).T
     frac -= np.floor(frac)
     frac[frac >= 1.0] = 0.0
     vol = abs(np.linalg.det(cell))
     heights = [vol / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)]
     nb = [max(1, min(int(h / cutoff_A), 200)) for h in heights]
-    r2 = _min_dist_sq(frac, cell, nb[0], nb[1], nb[2], float(cutoff_A))
-    return math.sqrt(r2) if r2 < cutoff_A * cutoff_A else math.inf
+    r2, i, j = _min_dist_sq(frac, cell, nb[0], nb[1], nb[2], float(cutoff_A))
+    if r2 < cutoff_A * cutoff_A:
+        return math.sqrt(r2), int(min(i, j)), int(max(i, j))
+    return math.inf, -1, -1
+
+
+def min_pair_distance(positions, cell, cutoff_A: float) -> float:
+    """The shortest distance between two atoms (periodic images included) if it is below
+    cutoff_A, else inf. positions (N, 3) Å, any (unwrapped) values; cell rows in Å."""
+    return closest_pair(positions, cell, cutoff_A)[0]

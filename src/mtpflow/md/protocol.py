@@ -157,10 +157,24 @@ def _duration_steps(d: dict, where: str, timestep_fs: float) -> int:
                          f"time_ns (found {', '.join(given) or 'none'})")
     key = given[0]
     if key == "steps":
-        return _number(d, key, where, nonneg=True, integer=True)
+        return _check_steps(_number(d, key, where, nonneg=True, integer=True), where, key)
     t = _number(d, key, where, nonneg=True)
     fs = t * {"time_fs": 1.0, "time_ps": 1e3, "time_ns": 1e6}[key]
-    return int(round(fs / timestep_fs))
+    return _check_steps(int(round(fs / timestep_fs)), where, key)
+
+
+# LAMMPS runs at most 2^31 - 1 steps per `run` command (MAXSMALLINT; run.cpp: "Invalid run command
+# N value"), and lammps-deck writes one run per stage; the embedded MD takes the same bound
+# (2.1e9 steps: 2.1 µs at 1 fs, far beyond any MLMD stage).
+MAX_STAGE_STEPS = 2 ** 31 - 1
+
+
+def _check_steps(n: int, where: str, key: str) -> int:
+    if n > MAX_STAGE_STEPS:
+        raise InputError(f"{where}.{key}: {n:.3g} steps; a stage runs at most {MAX_STAGE_STEPS:,} "
+                         "steps (LAMMPS's limit per run command); check the unit of the duration "
+                         "(time_fs, time_ps, time_ns) or split the stage")
+    return n
 
 
 def _stage(d, i: int, timestep_fs: float) -> Stage:
@@ -201,7 +215,8 @@ def _stage(d, i: int, timestep_fs: float) -> Stage:
                                  "(the cooling rate's magnitude, K/s)")
             if any(d.get(k) is not None for k in ("steps", "time_fs", "time_ps", "time_ns")):
                 raise InputError(f"{where}: give either rate_K_per_s or a duration, not both")
-            n = int(round(abs(t1 - t2) / rate * 1e15 / timestep_fs))
+            n = _check_steps(int(round(abs(t1 - t2) / rate * 1e15 / timestep_fs)), where,
+                             "rate_K_per_s")
         else:
             n = _duration_steps(d, where, timestep_fs)
         if n < 1:

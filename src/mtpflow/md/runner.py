@@ -14,7 +14,7 @@ from ase import units
 
 from mtpflow.errors import InputError, MtpflowError
 from mtpflow.io import md_files
-from mtpflow.md.geometry import min_pair_distance
+from mtpflow.md.geometry import closest_pair
 from mtpflow.md.integrators import make_integrator
 from mtpflow.md.protocol import Protocol
 
@@ -178,10 +178,11 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
             if not np.isfinite(atoms.positions).all():
                 blow_up("positions became NaN/inf")
             if d_threshold is not None:
-                d = min_pair_distance(atoms.positions, atoms.cell[:], d_threshold)
+                d, i, j = closest_pair(atoms.positions, atoms.cell[:], d_threshold)
                 if d < d_threshold:
-                    blow_up(f"two atoms came {d:.3f} Å apart, below the potential's min_dist "
-                            f"{dmin:.3f} Å minus the margin {bl.min_dist_margin_A:.3f} Å")
+                    blow_up(f"atoms {i + 1} ({symbols[i]}) and {j + 1} ({symbols[j]}) (counting from "
+                            f"1) came {d:.3f} Å apart, below the potential's min_dist {dmin:.3f} Å "
+                            f"minus the margin {bl.min_dist_margin_A:.3f} Å")
             good["positions"] = atoms.positions.copy()
             good["cell"] = atoms.cell[:].copy()
             good["step"] = step

@@ -387,6 +387,10 @@ def with_results(config: Configuration, res: EvalResult) -> Configuration:
 
 
 def set_threads(n: int | None) -> None:
-    """numba thread count (None: leave as is)."""
+    """numba thread count (None: leave as is); more than numba started with is an InputError."""
     if n is not None:
+        top = numba.config.NUMBA_NUM_THREADS
+        if not 1 <= int(n) <= top:
+            raise InputError(f"--threads {n}: give 1 to {top} (the threads numba started with: this "
+                             "machine's cores, or NUMBA_NUM_THREADS)")
         numba.set_num_threads(int(n))

@@ -96,6 +96,12 @@ def init_potential(level: int, species: Sequence[str] | int, min_dist: float, ma
     _check_dists(min_dist, max_dist, radial_basis_size)
     if int(level) < 2:
         raise InputError(f"the MTP level must be >= 2, got {level}")
+    if int(level) % 2:
+        # every basis function has an even level: level 7 holds exactly level 6's functions, and a
+        # file labelled 7 would misstate its model
+        raise InputError(f"MTP levels are even (MLIP's templates: 06, 08, ..., 28): level {level} "
+                         f"has exactly the basis functions of level {int(level) - 1}; give "
+                         f"{int(level) - 1} or {int(level) + 1}")
     rule = radial_funcs_count_for(int(level))
     if radial_funcs_count is None:
         radial_funcs_count = rule

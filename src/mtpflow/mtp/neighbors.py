@@ -3,6 +3,8 @@
 `neighbor_list(positions, cell, cutoff)` returns every pair (i, j, image) with 0 < |r| < cutoff
 (strict, as MLIP), r = r_j + shift - r_i, including periodic images of j and of i itself, in CSR form:
 the neighbours of atom i are j[offsets[i]:offsets[i+1]] with vectors rvec[offsets[i]:offsets[i+1]].
+Two atoms at the same position (closer than COINCIDENT_A = 1e-8 Å, also through a periodic image)
+have no pair direction and would silently drop out of the energy: an InputError names them.
 
 Cells smaller than twice the cutoff are handled: the search reaches as many images as the cell's
 perpendicular widths require. The order is deterministic (by i, then bin offset, then atom index)
@@ -34,6 +36,9 @@ _BIN_FRACTION = 1.0
 _CHUNK_ATOMS = 64
 _MAX_CHUNKS = 64
 _ROOM = 1.3
+# Two atoms closer than this (Å) are one position written twice (0 Å up to the round-off of
+# wrapping into the cell); the pair has no direction, so it is an error, not a neighbour.
+COINCIDENT_A = 1e-8
 
 
 @dataclass
@@ -83,14 +88,16 @@ def _bin_atoms(bins_xyz, nbins):
 
 @njit(parallel=True, cache=True)
 def _scan(pw, cell, bins_xyz, nbins, reach, periodic, start, order, ps, cutoff,
-          chunk_lo, buf_start, buf_cap, counts, buf_j, buf_r, need):
+          chunk_lo, buf_start, buf_cap, counts, buf_j, buf_r, need, coincident, coincident_d2):
     """One pass over the candidates of every atom, in parallel over fixed chunks of atoms.
 
     Chunk c writes the pairs of atoms chunk_lo[c]..chunk_lo[c+1]-1, in atom order, into its own region
     buf_start[c] .. buf_start[c] + buf_cap[c] of buf_j/buf_r (as far as they fit) and stores the number
     it found in need[c] (> buf_cap[c]: the region was too small, the caller runs again with room for
     need[c]). counts[i]: neighbours of atom i. pw: wrapped positions (N, 3); ps: the same sorted by bin
-    (ps[q] = pw[order[q]])."""
+    (ps[q] = pw[order[q]]).
+    coincident[i] (set to -1 by the caller) becomes an atom j with |r|^2 <= coincident_d2 from atom i
+    (another atom, or a periodic image); such pairs are not neighbours, the caller reports them."""
     cut2 = cutoff * cutoff
     for c in prange(len(chunk_lo) - 1):
         base = buf_start[c]
@@ -135,7 +142,10 @@ def _scan(pw, cell, bins_xyz, nbins, reach, periodic, start, order, ps, cutoff,
                             ry = ps[q, 1] + oy
                             rz = ps[q, 2] + oz
                             d2r = rx * rx + ry * ry + rz * rz
-                            if d2r < cut2 and d2r > 0.0:
+                            if d2r <= coincident_d2:
+                                if order[q] != i or s0 != 0 or s1 != 0 or s2 != 0:
+                                    coincident[i] = order[q]
+                            elif d2r < cut2:
                                 if np.sqrt(d2r) < cutoff:
                                     if total < cap:
                                         w = base + total
@@ -202,7 +212,7 @@ def _cap_bins(nbins: np.ndarray, n_atoms: int) -> np.ndarray:
 def neighbor_list(positions, cell, cutoff: float) -> NeighborList:
     """All pairs with 0 < |r_j + shift - r_i| < cutoff (Å). cell: (3, 3) lattice vectors as rows
     (periodic in all three directions) or None (non-periodic). Raises InputError on NaN/inf
-    positions, a singular cell or a non-positive cutoff."""
+    positions, a singular cell, a non-positive cutoff or two atoms at the same position."""
     pos, cell, cutoff = _validate(positions, cell, cutoff)
     n = len(pos)
     offsets = np.zeros(n + 1, dtype=np.int64)
@@ -252,13 +262,22 @@ def neighbor_list(positions, cell, cutoff: float) -> NeighborList:
     buf_cap = (np.diff(chunk_lo) * (_ROOM * expected) + 16).astype(np.int64)
     counts = np.zeros(n, dtype=np.int64)
     need = np.zeros(n_chunks, dtype=np.int64)
+    coincident = np.full(n, -1, dtype=np.int64)
     for _attempt in range(2):
         buf_start = np.zeros(n_chunks, dtype=np.int64)
         np.cumsum(buf_cap[:-1], out=buf_start[1:])
         buf_j = np.empty(int(buf_cap.sum()), dtype=np.int64)
         buf_r = np.empty((len(buf_j), 3), dtype=np.float64)
         _scan(pw, cell_arr, bins, nbins, reach, periodic, start, order, ps, cutoff,
-              chunk_lo, buf_start, buf_cap, counts, buf_j, buf_r, need)
+              chunk_lo, buf_start, buf_cap, counts, buf_j, buf_r, need, coincident,
+              COINCIDENT_A ** 2)
+        if (coincident >= 0).any():
+            i = int(np.nonzero(coincident >= 0)[0][0])
+            j = int(coincident[i])
+            raise InputError(f"atoms {min(i, j) + 1} and {max(i, j) + 1} (counting from 1) are at the "
+                             f"same position (closer than {COINCIDENT_A:g} Å, or through a periodic "
+                             "image); the MTP needs distinct positions: remove the duplicate atom or "
+                             "fix the configuration")
         if np.all(need <= buf_cap):
             break
         buf_cap = need.copy()  # exact sizes: the second pass always fits

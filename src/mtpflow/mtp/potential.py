@@ -120,8 +120,11 @@ class MTPPotential:
 
         if self.species_count < 1:
             bad(f"species_count must be >= 1, found {self.species_count}")
-        if not (0 <= self.min_dist < self.max_dist):
-            bad(f"need 0 <= min_dist < max_dist, found min_dist={self.min_dist}, max_dist={self.max_dist}")
+        if not (0 <= self.min_dist < self.max_dist < np.inf):
+            bad(f"need 0 <= min_dist < max_dist (finite, Å), found min_dist={self.min_dist}, "
+                f"max_dist={self.max_dist}")
+        if not (np.isfinite(self.scaling) and self.scaling > 0):
+            bad(f"scaling must be a positive finite number (MLIP's radial scaling), found {self.scaling}")
         if self.radial_basis_size < 1 or self.radial_funcs_count < 1:
             bad("radial_basis_size and radial_funcs_count must be >= 1")
         nb = self.alpha_index_basic_count

@@ -43,6 +43,8 @@ def voigt_to_full(w6: np.ndarray) -> np.ndarray:
 
 def check_training_configs(configs, species_count: int, weights: LossWeights, path=None) -> None:
     """Clear errors for data the loss cannot use (before any work)."""
+    from mtpflow.mtp.neighbors import neighbor_list
+
     if not configs:
         raise InputError("no configurations: the training file is empty", path)
     for k, c in enumerate(configs):
@@ -53,6 +55,10 @@ def check_training_configs(configs, species_count: int, weights: LossWeights, pa
             raise InputError(f"{where} has NaN or inf positions", path)
         if c.cell is not None and (not np.all(np.isfinite(c.cell)) or c.volume < 1e-8):
             raise InputError(f"{where} has a NaN or singular cell", path)
+        try:  # atoms at 0 Å (checked here, on every rank, before the sets are split)
+            neighbor_list(c.positions, c.cell, 0.01)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}", path) from None
         if c.types.min() < 0 or c.types.max() >= species_count:
             raise InputError(f"{where} has atom type {int(c.types.max())} but the potential has "
                              f"{species_count} species (types 0..{species_count - 1}); pass --species "

@@ -3,10 +3,10 @@ stress components, as `mtpflow calc-errors` reports them, and the predictions th
 
     predict(pot, configs)            energies (eV), forces (eV/Å), virials (3x3, eV) by the MTP engine
     compute_errors(pot, configs)     (metrics, pairs, predictions) of a trained potential on a set
+    check_references(configs)        NaN/inf reference data is an error naming the configuration
     per_config_errors(configs, ...)  one row per configuration (calc-errors --csv)
     config_densities(configs, ...)   density of each configuration (g/cm³, rounded), None without cell
     metrics_by_density(...)          the metrics per density group (calc-errors --json by_density)
-    json_safe(obj)                   NaN/inf -> None, so the JSON is valid
 """
 
 from __future__ import annotations
@@ -37,9 +37,29 @@ def compute_errors(pot, configs, path=None):
     forces, virials) predicted) of potential `pot` on `configs` (read from `path`)."""
     if not configs:
         raise InputError("no configurations: the test file is empty", path)
+    check_references(configs, path)
     e, forces, w = predict(pot, configs, path)
     pairs = collect_pairs(configs, e, forces, w)
     return all_metrics(configs, pairs), pairs, (e, forces, w)
+
+
+def check_references(configs, path=None) -> None:
+    """Reference data a metric cannot use is an error naming the configuration (counting from 1):
+    a NaN or inf Energy, force or PlusStress component, or forces of the wrong shape."""
+    for k, c in enumerate(configs):
+        where = f"configuration {k + 1}"
+        if c.energy is not None and not np.isfinite(c.energy):
+            raise InputError(f"{where} has a NaN or inf reference Energy; fix or remove it", path)
+        if c.forces is not None:
+            if np.shape(c.forces) != (c.n_atoms, 3):
+                raise InputError(f"{where} has forces of shape {np.shape(c.forces)} for {c.n_atoms} "
+                                 "atoms", path)
+            if not np.all(np.isfinite(c.forces)):
+                atom = int(np.nonzero(~np.isfinite(c.forces).all(axis=1))[0][0])
+                raise InputError(f"{where} has a NaN or inf reference force on atom {atom + 1}; fix "
+                                 "or remove it", path)
+        if c.plus_stress is not None and not np.all(np.isfinite(c.plus_stress)):
+            raise InputError(f"{where} has a NaN or inf reference PlusStress; fix or remove it", path)
 
 
 def per_config_errors(configs, energies, forces_list, virials):
@@ -178,14 +198,3 @@ def metrics_by_density(configs, pairs, densities) -> list[dict]:
     return out
 
 
-def json_safe(obj):
-    """A copy with every non-finite float replaced by None (json.dump would write NaN)."""
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -115,6 +115,31 @@ class Progress:
             sys.stderr.write("\n")
 
 
+_WEIGHT_OPTIONS = {"energy": "--energy-weight", "force": "--force-weight", "stress": "--stress-weight",
+                   "scaling": "--weight-scaling", "scaling_forces": "--weight-scaling-forces"}
+RESUME_LOSS_RTOL = 1e-9  # the same loss evaluated again; only the MPI reduction order may differ
+
+
+def check_resume(lossf, state: BFGSState, meta: dict, opts: TrainOptions) -> None:
+    """Refuse to continue a checkpoint with another loss (as `md --resume` refuses another
+    protocol): the loss weights it recorded must equal opts.weights, and the loss of its parameters
+    evaluated now must equal the loss it recorded (catches other weights or data in checkpoints
+    that recorded no weights). Collective: call on every rank."""
+    saved = meta.get("loss_weights")
+    now = asdict(opts.weights)
+    if isinstance(saved, dict) and saved != now:
+        diff = ", ".join(f"{_WEIGHT_OPTIONS.get(k, k)} {saved.get(k)} (now {now[k]})" for k in now
+                         if saved.get(k) != now[k])
+        raise InputError(f"the checkpoint was written with other loss weights: {diff}; resume with "
+                         "the same weights, or start a new training without --resume", opts.resume)
+    f_now = float(lossf(state.x)[0])
+    if not abs(f_now - state.f) <= RESUME_LOSS_RTOL * max(abs(state.f), 1e-300):
+        raise InputError(f"the checkpoint's loss was {state.f:.10g} but its parameters give "
+                         f"{f_now:.10g} with this training set and these loss weights: the data or "
+                         "the weights differ from the run that wrote it; resume with the same "
+                         "inputs, or start a new training without --resume", opts.resume)
+
+
 def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, log_path=None,
           say=None, train_path=None):
     """Train and return (potential, summary dict). Identical result on every rank."""
@@ -158,6 +183,7 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
         progress.record(0, f, rmse)
     else:
         state = resume_state
+        check_resume(lossf, state, meta, opts)
         say(f"resumed at iteration {state.iteration} from {opts.resume}")
 
     last_rmse = {}
@@ -185,7 +211,7 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
             if opts.checkpoint and opts.checkpoint_every > 0 and \
                     state.iteration % opts.checkpoint_every == 0 and comm.rank == 0:
                 save_checkpoint(opts.checkpoint, pot, state, progress.rows,
-                                {"training_set_hash": data_hash})
+                                {"training_set_hash": data_hash, "loss_weights": asdict(opts.weights)})
             if converged(state, opts.tolerance):
                 stop_reason = "tolerance"
                 break
@@ -194,7 +220,8 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
     comm.barrier()
     _set_state_params(pot, state, lossf)
     if opts.checkpoint and comm.rank == 0:
-        save_checkpoint(opts.checkpoint, pot, state, progress.rows, {"training_set_hash": data_hash})
+        save_checkpoint(opts.checkpoint, pot, state, progress.rows,
+                        {"training_set_hash": data_hash, "loss_weights": asdict(opts.weights)})
     if opts.rescale_at_end and state.iteration > 0:
         # as MLIP-3 after its BFGS: scaling re-chosen, linear part re-solved (same predictions)
         summary["scaling"] = fit_linear(pot, data, comm, rescale=True)["scaling"]

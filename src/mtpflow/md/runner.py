@@ -223,7 +223,7 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                     + (f", {stage.start_K:g} -> {stage.end_K:g} K" if stage.start_K else ""))
             for k in range(k0, stage.n_steps):
                 if ramp:
-                    integ.set_target(stage.target_K(k))
+                    integ.set_temperature(temperature_K=stage.target_K(k))
                 integ.step()
                 step += 1
                 check(step % bl.check_every == 0)

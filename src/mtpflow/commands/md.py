@@ -53,8 +53,10 @@ def _add_common(p, verb: str) -> None:
 
 
 def _protocol(args):
+    """The protocol file, or the one stage of --ensemble/--temperature-K/--steps; then the
+    overrides --seed, --traj-every, --thermo-every."""
     from mtpflow.io.md_files import read_protocol
-    from mtpflow.md.protocol import protocol_from_dict
+    from mtpflow.md.protocol import single_stage_protocol
 
     single = [args.ensemble, args.temperature_K, args.steps]
     if args.protocol:
@@ -65,15 +67,8 @@ def _protocol(args):
     else:
         if args.ensemble is None or args.steps is None:
             raise InputError("give --protocol FILE, or --ensemble and --steps (and --temperature-K)")
-        stage = {"type": "production", "ensemble": args.ensemble, "steps": args.steps}
-        d = {"timestep_fs": args.timestep_fs, "stages": [stage]}
-        if args.ensemble == "nve":
-            d["initial_temperature_K"] = args.temperature_K or 0.0
-        else:
-            stage["temperature_K"] = args.temperature_K
-        if args.ensemble == "npt":
-            stage["pressure_GPa"] = args.pressure_GPa
-        proto = protocol_from_dict(d)
+        proto = single_stage_protocol(args.ensemble, args.temperature_K, args.steps,
+                                      args.timestep_fs, pressure_GPa=args.pressure_GPa)
     for key in ("seed", "traj_every", "thermo_every"):
         v = getattr(args, key, None)
         if v is not None:

@@ -45,6 +45,19 @@ def test_cfg_rows_are_mlips_active_set_rows(guidebook):
     assert np.abs(rows @ A_inv).max() <= 1.001
 
 
+def test_cfg_active_set_is_mlips(guidebook):
+    """MaxVol from MLIP's start (1e-6 I, greedy swaps, threshold 1.001) over the same cfg rows picks
+    MLIP-3's active set: the same rows in the same slots (init rows included), and the same A^-1
+    up to the round-off of two different update sequences (A is ill-conditioned: init rows 1e-6)."""
+    pot, train, _ = guidebook
+    _, A, A_inv = read_mvs_block(pot.selection.data, pot.n_params())
+    ours = build_active_set(pot, train, "cfg")
+    scale = np.abs(A).max(axis=1, keepdims=True)
+    assert (np.abs(ours.A - A) / scale).max() < 1e-12
+    assert np.abs(ours.A_inv - A_inv).max() < 1e-7 * np.abs(A_inv).max()
+    assert ours.n_init_rows == 5
+
+
 def test_nbh_grades_match_mlip(guidebook, nbh_active):
     """MLIP-3 (`mlp train --al_mode=nbh --iteration_limit=0`, then `mlp calculate_grade`) on the
     same files: training max 1.000, test median 0.90, 95th percentile 1.56, max 3.4

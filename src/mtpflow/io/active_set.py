@@ -135,6 +135,18 @@ def format_mvs_block(active: ActiveSet) -> bytes:
     return head + body + b"\n#\n" + links + b"#\n"
 
 
+def write_potential_with_active_set(path, pot, active: ActiveSet) -> None:
+    """The potential's text (mtpflow.io.mtp.format_mtp) followed by `active` as MLIP-3's
+    #MVS_v1.1 block, written atomically (in place of any block the potential came with)."""
+    from mtpflow.io.mtp import format_mtp
+
+    if active.A.shape != (pot.n_params(), pot.n_params()):
+        raise InputError(f"the active set has {len(active.A)} coefficients, the potential "
+                         f"{pot.n_params()}", path)
+    with atomic_open(path, "wb") as fh:
+        fh.write(format_mtp(pot).encode("utf-8") + format_mvs_block(active))
+
+
 def read_mvs_block(data: bytes, n_params: int, where=None):
     """(weights dict, A, A_inv) from an #MVS_v1.1 block (MLIP-3's or mtpflow's), read as MLIP-3's
     CfgSelection::Load does: the five `key value` pairs, then after the next '#' the two m x m

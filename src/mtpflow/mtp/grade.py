@@ -87,10 +87,10 @@ def cache_key(pot, configs: Sequence[Configuration], mode: str, threshold: float
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _rows(pot, configs, mode, tables, where):
+def _rows(pot, configs, mode, tables, where, nls=None):
     from mtpflow.mtp.evaluate import site_parameter_gradients
 
-    g = site_parameter_gradients(pot, configs, tables=tables, rows=(mode == "nbh"), where=where)
+    g = site_parameter_gradients(pot, configs, tables=tables, rows=(mode == "nbh"), where=where, nls=nls)
     counts = np.diff(g.atom_offsets)
     if mode == "nbh":
         return g.rows, counts, g
@@ -188,8 +188,9 @@ class Grader:
                 out[idx] = np.abs(rows[np.ix_(idx, cols)] @ ainv).max(axis=1)
         return out
 
-    def grade(self, config: Configuration, where=None):
-        rows, counts, _ = _rows(self.pot, [config], self.active.mode, self.tables, where)
+    def grade(self, config: Configuration, where=None, nl=None):
+        """nl: the configuration's neighbour list (cutoff >= max_dist) to re-use, if at hand."""
+        rows, counts, _ = _rows(self.pot, [config], self.active.mode, self.tables, where, [nl])
         if counts[0] == 0:
             return 0.0, (np.zeros(0) if self.active.mode == "nbh" else None)
         if self.active.mode == "nbh":

@@ -177,7 +177,7 @@ def test_md_with_control_completes_and_matches_calc_grade(tmp_path, guidebook, c
     rc = _md(tmp_path, pot, start, "--grade-train", train, "--extrapolative", str(tmp_path / "x.cfg"),
              "--grade-save", "1.05", "--grade-every", "10")
     assert rc == 0
-    assert "extrapolation control: 4 gradings" in capsys.readouterr().err
+    assert "extrapolation control: 4 gradings in this run" in capsys.readouterr().err
     saved = read_cfg(tmp_path / "x.cfg")
     assert len(saved) >= 1
     assert cli_main(["calc-grade", pot, train, str(tmp_path / "x.cfg"), str(tmp_path / "g.cfg")]) == 0

@@ -164,6 +164,10 @@ def test_bad_input(synth, tmp_path, capsys):
                                                                   configs[1].types + 5, configs[1].cell)])
     assert _grade({**p, "in": str(tmp_path / "bad_in.cfg")}, out) == 2
     _one_line_error(capsys, "bad_in.cfg", "configuration 1", "type")
+    # a candidate with a type the potential lacks is named
+    args = ["select-add", p["pot"], p["train"], str(tmp_path / "bad_in.cfg"), str(out), "--cache-dir", p["cache"]]
+    assert main(args) == 2
+    _one_line_error(capsys, "bad_in.cfg", "configuration 1", "type")
     # empty candidates, a bad --max-configs, a missing potential
     (tmp_path / "none.cfg").write_text("")
     args = ["select-add", p["pot"], p["train"], str(tmp_path / "none.cfg"), str(out), "--cache-dir", p["cache"]]

@@ -183,8 +183,9 @@ def _run_md(args, sigterm) -> int:
         log(md_grade.extrapolation_message(control, outputs + ([ckpt] if ckpt else [])))
         return EXIT_EXTRAPOLATION
     if control:
-        log(f"extrapolation control: {control.n_graded} gradings, max grade {control.max_grade:.3f}, "
-            f"{control.n_saved} configuration(s) above {control.save:g} saved to {args.extrapolative}")
+        log(f"extrapolation control: {control.n_graded} gradings in this run, max grade "
+            f"{control.max_grade:.3f}, {control.n_saved} configuration(s) above {control.save:g} "
+            f"saved to {args.extrapolative}")
     print(f"mtpflow md: {res.steps_run} steps in {res.wall_s:.1f} s ({res.ns_per_day:.3f} ns/day); "
           f"final T = {res.final_temperature_K:.1f} K; wrote {', '.join(str(o) for o in outputs)}"
           + (f", {ckpt}" if ckpt else ""))

@@ -175,8 +175,11 @@ def write_yaml(path, data, log):
         fh.write(f"wrote {path}\n")
 
 
-def vasp_options():
-    """Options of mtpflow aimd/densify for the VASP route (reference.vasp, defaults filled)."""
+def vasp_options(kind="static"):
+    """Options of mtpflow aimd (kind "aimd") or of the static single points (densify and the
+    active-learning labels, kind "static") on the VASP route (reference.vasp, defaults filled).
+    reference.vasp.vdw goes to the static runs only: the AIMD samples configurations with the plain
+    functional, the single points label them with the dispersion-corrected one (as the study did)."""
     vasp = config["reference"]["vasp"]
     return " ".join(
         o
@@ -184,7 +187,7 @@ def vasp_options():
             opt("--functional", vasp["functional"]),
             opt("--potcar", vasp["potcar"]),
             opt("--potcar-spec", vasp["potcar_spec"]),
-            opt("--vdw", vasp["vdw"]),
+            opt("--vdw", vasp["vdw"]) if kind == "static" else "",
         )
         if o
     )

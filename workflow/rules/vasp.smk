@@ -23,7 +23,7 @@ rule vasp_aimd:
         timestep_fs=AIMD["timestep_fs"],
         steps=AIMD["steps"],
         every=AIMD["every"],
-        options=vasp_options(),
+        options=vasp_options("aimd"),
         incar=incar_option(VASP["aimd_incar"]),
         species=SPECIES,
         version=MTPFLOW_VERSION,

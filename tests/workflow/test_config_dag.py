@@ -107,3 +107,20 @@ def test_vasp_route_runs_vasp_under_srun_with_its_own_resources(tmp_path):
         tasks = cfg["resources"][rule]["tasks"]
         assert f"srun -n {tasks} {command}" in res.stdout, rule
     assert f"srun -n {cfg['resources']['train']['tasks']} mtpflow train" in res.stdout
+
+
+def test_vdw_goes_to_the_static_single_points_only(tmp_path):
+    """reference.vasp.vdw: optb88 labels the densified frames with optB88-vdW; the AIMD that samples
+    them runs the plain functional (the study's protocol)."""
+    example = next(p for p in EXAMPLES if "vasp" in p.name)
+    cfg = load_config(example)
+    cfg["reference"]["vasp"]["vdw"] = "optb88"
+    res = snakemake(tmp_path, "-n", "-p", configfile=write_config(cfg, tmp_path / "vdw.yaml"))
+    assert res.returncode == 0, res.stdout
+    shell = [line.split("Shell command:", 1)[1].strip() for line in res.stdout.splitlines()
+             if "Shell command:" in line]
+    aimd = [line for line in shell if line.startswith("mtpflow aimd")]
+    densify = [line for line in shell if line.startswith("mtpflow densify")]
+    assert aimd and densify, res.stdout
+    assert all("--vdw" not in line for line in aimd), aimd
+    assert all("--vdw optb88" in line for line in densify), densify

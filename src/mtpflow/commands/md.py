@@ -3,6 +3,7 @@ and `mtpflow lammps-deck` (the same protocol as a restartable LAMMPS input deck)
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -161,6 +162,14 @@ def _run_md(args, sigterm) -> int:
             raise InputError("--checkpoint-every must be >= 0 (steps; 0: only at the end)")
         proto.checkpoint_every = args.checkpoint_every
     ckpt = args.checkpoint or args.resume
+    if args.auto_resume and not args.checkpoint:
+        raise InputError("--auto-resume needs --checkpoint FILE (the job keeps FILE.part while it "
+                         "runs and a rerun of the same command continues from it)")
+    if args.auto_resume and args.resume:
+        raise InputError("give --resume or --auto-resume, not both (--auto-resume resumes from "
+                         f"{args.checkpoint}.part by itself)")
+    if args.stop_at_step is not None and args.stop_at_step < 0:
+        raise InputError(f"--stop-at-step {args.stop_at_step}: give a global step >= 0")
     if proto.checkpoint_every and not ckpt:
         raise InputError("checkpoints are requested (--checkpoint-every or checkpoint_every in the "
                          "protocol) but no --checkpoint FILE is given")
@@ -179,10 +188,13 @@ def _run_md(args, sigterm) -> int:
     log(f"{len(atoms)} atoms, {proto.total_steps} steps of {proto.timestep_fs:g} fs "
         f"({proto.total_steps * proto.timestep_fs * 1e-6:.4g} ns)")
     res = run_protocol(atoms, calc, proto, args.traj, args.thermo, checkpoint_path=ckpt,
-                       resume_path=args.resume, min_dist_A=pot.min_dist,
+                       resume_path=args.resume, continue_path=args.continue_from,
+                       stop_at_step=args.stop_at_step, auto_resume=args.auto_resume,
+                       min_dist_A=pot.min_dist,
                        potential_digest=file_digest(args.potential), log=log,
                        hooks=[StepHook(1, lambda step, atoms: sigterm.reason)])
-    print(f"mtpflow md: {res.steps_run} steps in {res.wall_s:.1f} s ({res.ns_per_day:.3f} ns/day); "
+    print(f"mtpflow md: {res.steps_run} steps to step {res.steps} in {res.wall_s:.1f} s "
+          f"({res.ns_per_day:.3f} ns/day); "
           f"final T = {res.final_temperature_K:.1f} K; wrote {args.traj}, {args.thermo}"
           + (f", {ckpt}" if ckpt else ""))
     return 0
@@ -344,16 +356,45 @@ def _dump_symbols(f, species, path):
     return by_type
 
 
+class _KeepLayout(argparse.HelpFormatter):
+    """Wraps one-line texts (the description) and keeps multi-line ones (the epilog) as written."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+MD_EPILOG = """\
+segments: a long run as a chain of jobs, each within a time limit
+  mtpflow md POT START --protocol P --stop-at-step 5000 --checkpoint eq.ckpt ...   steps 0 .. 5000
+  mtpflow md POT START --protocol P --continue-from eq.ckpt --stop-at-step 105000 \\
+      --checkpoint seg000.ckpt --traj seg000.extxyz --thermo seg000.csv ...        steps 5001 .. 105000
+  The first job's outputs hold steps 0 .. N, a continued one's the steps after its checkpoint's
+  step, so the files concatenated in order equal one uninterrupted run's byte for byte (step
+  numbers are global; the RNG and thermostat state travel in the checkpoint).
+  Add --auto-resume --checkpoint-every K to every job: one killed mid-segment (SIGKILL at a time
+  limit, a node failure) continues from its last checkpoint when the same command runs again.
+
+exit status:
+  0    done
+  2    bad input (one message naming the file or option)
+  143  stopped by SIGTERM (128 + 15): checkpoint written, outputs left as <name>.part; rerun with
+       --resume CHECKPOINT, or with --auto-resume the same command"""
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "md", help="run MD with an MTP: melt / quench / production protocol, checkpoints, resume",
+        formatter_class=_KeepLayout,
         description="Embedded MD (ASE integrators, the numba MTP engine). Writes an extxyz trajectory "
         "with unwrapped positions (info: step, time_ps) and a thermo CSV (step,time_ps,temperature_K,"
         "potential_energy_eV,kinetic_energy_eV,total_energy_eV,pressure_GPa,volume_A3); outputs are "
         "<name>.part until the run ends. Stops with a clear message and <traj>.last_good.extxyz when "
         "atoms come closer than the potential's min_dist minus a margin, T runs away, or NaN appears. "
         "On SIGTERM (SLURM's time limit, scancel) it finishes the current step, writes the "
-        "--checkpoint, says how to --resume and exits with status 143.")
+        "--checkpoint, says how to --resume and exits with status 143.",
+        epilog=MD_EPILOG)
     _add_common(p, "md")
     p.add_argument("--traj", required=True, help="trajectory output (.extxyz)")
     p.add_argument("--thermo", required=True, help="thermo CSV output")
@@ -362,6 +403,22 @@ def register(subparsers) -> None:
                    help="steps between checkpoints (count; overrides the protocol; 0: at the end only)")
     p.add_argument("--resume", help="continue from this checkpoint (same START, protocol and flags); "
                                     "the result equals the uninterrupted run")
+    s = p.add_argument_group("segments of one run (see below)")
+    s.add_argument("--stop-at-step", type=int, metavar="N",
+                   help="end at global step N of the protocol (steps counted from its start across "
+                        "all stages; default: its last step): the --checkpoint is written at N and "
+                        "the outputs are finished there")
+    s.add_argument("--continue-from", metavar="CK",
+                   help="start from the state in checkpoint CK (written with the same START, "
+                        "--replicate, protocol and potential, e.g. at a --stop-at-step) with fresh "
+                        "outputs: the next segment, holding the steps after CK's step only")
+    s.add_argument("--auto-resume", action="store_true",
+                   help="make this a job that a rerun of the same command continues: checkpoints "
+                        "(periodic, SIGTERM) go to CHECKPOINT.part, renamed to the --checkpoint "
+                        "when the run completes; a CHECKPOINT.part written by the same job (same "
+                        "start or --continue-from file, protocol, potential, system and stop step) "
+                        "whose .part outputs are intact is resumed, any other is replaced and the "
+                        "job starts afresh (the log says which and why)")
     p.add_argument("--threads", type=int, help="numba threads for the force call (count)")
     p.set_defaults(func=run_md)
 

@@ -94,6 +94,10 @@ class ResumableOutput:
         self.fh.seek(offset)
         return self
 
+    def can_resume(self, offset: int) -> bool:
+        """Whether resume(offset) can continue this output: its .part file holds offset bytes."""
+        return self.part.is_file() and self.part.stat().st_size >= offset
+
     def write(self, text: str):
         self.fh.write(text)
 
@@ -111,6 +115,26 @@ class ResumableOutput:
     def finish(self):
         self.close()
         os.replace(self.part, self.path)
+
+
+def part_path(path) -> Path:
+    """`<path>.part`: where an output (or a restartable job's checkpoint) is kept until it is done."""
+    path = Path(path)
+    return path.with_name(path.name + ".part")
+
+
+def file_exists(path) -> bool:
+    return Path(path).is_file()
+
+
+def remove_file(path) -> None:
+    """Remove `path` if it exists (a stale working file)."""
+    Path(path).unlink(missing_ok=True)
+
+
+def replace_file(src, dst) -> None:
+    """Rename `src` over `dst` (atomic on one file system): a finished working file."""
+    os.replace(src, dst)
 
 
 def format_extxyz_frame(symbols, positions, cell, step: int, time_ps: float) -> str:

@@ -48,10 +48,19 @@ class StepHook:
     frame and periodic checkpoint are written. func(step, atoms) returns None to go on, or a reason
     (e.g. "SIGTERM") to stop the run there: the runner then writes a checkpoint (when it has a
     checkpoint path), leaves the trajectory and thermo as <name>.part and raises
-    mtpflow.errors.Stopped. atoms carries the calculator's results for the current positions."""
+    mtpflow.errors.Stopped. atoms carries the calculator's results for the current positions.
+
+    output: a file the hook writes (an mtpflow.io.md_files.ResumableOutput), handled like the
+    trajectory: <name>.part while the run goes on, its offset in checkpoints (so --resume truncates
+    it to the checkpoint's state), renamed to its name when the run ends. final: a stop by this hook
+    ends the run for good (e.g. extrapolation control): the runner finishes every output up to that
+    step under its final name instead of leaving .part files, and raises Stopped with no partial
+    outputs."""
 
     every: int
     func: Callable[[int, object], str | None]
+    output: object | None = None
+    final: bool = False
 
 
 def last_good_path(traj_path) -> Path:
@@ -138,6 +147,7 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
     rng = np.random.default_rng(protocol.seed)
     traj = md_files.ResumableOutput(traj_path)
     thermo = md_files.ResumableOutput(thermo_path, md_files.thermo_header())
+    extra = [h.output for h in hooks if h.output is not None]
     if checkpoint_path is not None:
         md_files.check_writable(checkpoint_path)
         if auto_resume:
@@ -205,10 +215,13 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
         if verb == "resume":
             traj.resume(int(meta["traj_offset"]))
             thermo.resume(int(meta["thermo_offset"]))
+            offsets = meta.get("hook_offsets", {})
+            for out in extra:  # a hook output the checkpoint does not know starts afresh
+                out.resume(int(offsets[out.path.name])) if out.path.name in offsets else out.start()
             log(f"resuming at step {step} (stage {ckpt_stage}, step {ckpt_k} of it)")
         else:
-            traj.start()
-            thermo.start()
+            for out in [traj, thermo, *extra]:
+                out.start()
             log(f"continuing from step {step} of {source} (stage {ckpt_stage}, step {ckpt_k} of it) "
                 f"with fresh outputs")
     else:
@@ -220,6 +233,8 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
         step = 0
         traj.start()
         thermo.start()
+        for out in extra:
+            out.start()
 
     def write_thermo():
         epot = atoms.get_potential_energy()
@@ -239,8 +254,8 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
         gp = last_good_path(traj_path)
         md_files.write_extxyz_frame(gp, symbols, good["positions"], good["cell"], good["step"],
                                     good["step"] * dt_fs * 1e-3)
-        traj.close()
-        thermo.close()
+        for out in [traj, thermo, *extra]:
+            out.close()
         raise BlowUpError(f"MD blew up at step {step} (t = {step * dt_fs * 1e-3:.3f} ps): {reason}. "
                           f"The last good frame (step {good['step']}) is in {gp}. Lower timestep_fs, "
                           "check that the potential was trained on such configurations, or restart "
@@ -281,18 +296,26 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                 "stage_step": at["k"], "fingerprint": fingerprint, "protocol_digest": pdigest,
                 "potential_digest": potential_digest, "rng_state": rng.bit_generator.state,
                 "traj_offset": traj.offset(), "thermo_offset": thermo.offset(),
+                "hook_offsets": {out.path.name: out.offset() for out in extra},
                 "time_ps": step * dt_fs * 1e-3, "stop_at_step": stop_step, "job_digest": job}
         md_files.save_checkpoint(path, arrays, meta)
 
-    def stop(reason):
+    def stop(reason, final=False):
+        at_ = f"step {step} (t = {step * dt_fs * 1e-3:.6g} ps)"
         if work_ck is not None:
             save_checkpoint(work_ck)
-        traj.close()
-        thermo.close()
+        if final:  # the run ends for good here: outputs (and the checkpoint) under their names
+            for out in [traj, thermo, *extra]:
+                out.finish()
+            if auto_resume:
+                md_files.replace_file(work_ck, checkpoint_path)
+            raise Stopped(reason, at_, checkpoint_path, [])
+        for out in [traj, thermo, *extra]:
+            out.close()
         hint = (f"to continue, run the same command again (--auto-resume continues from {work_ck})"
                 if auto_resume else None)
-        raise Stopped(reason, f"step {step} (t = {step * dt_fs * 1e-3:.6g} ps)", work_ck,
-                      [traj.part, thermo.part], resume_hint=hint)
+        raise Stopped(reason, at_, work_ck, [out.part for out in [traj, thermo, *extra]],
+                      resume_hint=hint)
 
     if source is None:
         check(True)
@@ -334,15 +357,15 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                 for hook in hooks:
                     reason = hook.func(step, atoms) if step % hook.every == 0 else None
                     if reason:
-                        stop(reason)
+                        stop(reason, hook.final)
                 bar.update(step, stage.name)
         if work_ck is not None:
             save_checkpoint(work_ck)
     finally:
         bar.close()
     wall = time.perf_counter() - wall0
-    traj.finish()
-    thermo.finish()
+    for out in [traj, thermo, *extra]:
+        out.finish()
     if auto_resume:
         md_files.replace_file(work_ck, checkpoint_path)
     done = step - step_start

@@ -55,6 +55,7 @@ VERB_DEFAULTS = {
     "dataset.block_size": [("dataset", "block_size")],
     "train.tolerance": [("train", "tolerance")],
     "train.seed": [("train", "seed")],
+    "train.checkpoint_every": [("train", "checkpoint_every")],
     "md.lammps.pair_style": [("lammps-deck", "pair_style")],
     "md.lammps.pair_style_override": [("lammps-deck", "pair_style_override")],
     "analysis.lags_ps": [("analyze", "lags_ps")],

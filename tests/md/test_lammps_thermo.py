@@ -112,7 +112,7 @@ def test_real_lammps_run_converts(tmp_path, pot_file):  # noqa: F811
     run_lmp(run)
     thermo, traj = tmp_path / "thermo.csv", tmp_path / "traj.extxyz"
     assert cli_main(["lammps-thermo", str(run / "md.log"), "--out", str(thermo)]) == 0
-    assert cli_main(["lammps-traj", str(run / "traj.lammpstrj"), "--species", "Li,Cl,Al",
+    assert cli_main(["lammps-traj", str(run / "md.lammpstrj"), "--species", "Li,Cl,Al",
                      "--timestep-fs", "2.0", "--out", str(traj)]) == 0
     header, rows = _read_csv(thermo)
     assert tuple(header) == THERMO_COLUMNS
@@ -124,7 +124,7 @@ def test_real_lammps_run_converts(tmp_path, pot_file):  # noqa: F811
     np.testing.assert_allclose(rows[:, 6], log["Press"] * 1e-4, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(rows)) and rows[0, 2] > 0
     frames = ase.io.read(traj, ":")
-    dump = list(LammpsDump(run / "traj.lammpstrj").frames())
+    dump = list(LammpsDump(run / "md.lammpstrj").frames())
     assert [f.info["step"] for f in frames] == [0, 20, 40, 60]
     assert sorted(frames[0].get_chemical_symbols()) == sorted(small_lialcl4(8).get_chemical_symbols())
     for f, d in zip(frames, dump):

@@ -305,3 +305,88 @@ def test_sigterm_to_one_of_two_ranks(files, tmp_path):
     assert main(["train", *data, *SIGTERM_RUN, "--out", str(ref), "--log", str(ref_log)]) == 0
     assert out.read_bytes() == ref.read_bytes()
     assert log.read_bytes() == ref_log.read_bytes()
+
+
+def _ck_iteration(ck):
+    from mtpflow.io.train_files import load_checkpoint
+
+    def ready():
+        try:
+            return load_checkpoint(ck)[1].iteration >= 10
+        except Exception:  # not there yet (written atomically: never half-written)
+            return False
+    return ready
+
+
+@pytest.mark.slow
+def test_auto_resume_after_sigkill_equals_uninterrupted_and_refuses_other_inputs(files, tmp_path,
+                                                                                  capsys):
+    """`train --auto-resume` killed with SIGKILL (a time limit, no chance to write anything): the
+    same command run again continues from the job's checkpoint and writes the uninterrupted run's
+    files byte for byte, then removes the checkpoint; the checkpoint is refused, naming what
+    differs, when the inputs changed in between."""
+    import signal
+
+    from mtpflow.io.train_files import load_checkpoint
+
+    data = [str(files / "init.mtp"), str(files / "train.cfg")]
+    out, log, ck = tmp_path / "cut.mtp", tmp_path / "cut.csv", tmp_path / "train.ckpt"
+    job = ["train", *data, *SIGTERM_RUN, "--out", str(out), "--log", str(log), "--checkpoint",
+           str(ck), "--checkpoint-every", "5", "--auto-resume"]
+    proc = subprocess.Popen([sys.executable, "-m", "mtpflow.cli", *job],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready, t0 = _ck_iteration(ck), __import__("time").monotonic()
+    while not ready():
+        assert proc.poll() is None, proc.communicate()
+        assert __import__("time").monotonic() - t0 < 300
+        __import__("time").sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = load_checkpoint(ck)[1].iteration
+    assert 10 <= killed_at < 300 and killed_at % 5 == 0 and not out.exists()
+
+    # other inputs: refused, naming the checkpoint and what differs; the checkpoint is kept
+    changed = [a if a != "300" else "301" for a in job]
+    assert main(changed + ["--force-weight", "0.02"]) == 2
+    err = capsys.readouterr().err
+    assert str(ck) in err and "--force-weight 0.01 (now 0.02)" in err and "--max-iter 300 (now 301)" in err
+    assert "delete it to train afresh" in err and "Traceback" not in err
+    assert ck.exists() and not out.exists()
+
+    # the same command: resumed, the uninterrupted result, the checkpoint removed
+    assert main(job) == 0
+    said = capsys.readouterr().out
+    assert f"resuming this job from its own checkpoint {ck}" in said
+    assert f"resumed at iteration {killed_at} " in said
+    assert not ck.exists()
+    ref, ref_log = tmp_path / "ref.mtp", tmp_path / "ref.csv"
+    assert main(["train", *data, *SIGTERM_RUN, "--out", str(ref), "--log", str(ref_log)]) == 0
+    assert out.read_bytes() == ref.read_bytes()
+    assert log.read_bytes() == ref_log.read_bytes()
+
+
+def test_auto_resume_needs_a_checkpoint_of_its_own(files, tmp_path, capsys):
+    """--auto-resume without --checkpoint, with --resume, or over a checkpoint written without
+    --auto-resume (whose job cannot be told) is refused before any work; a completed job leaves
+    no checkpoint."""
+    ck = tmp_path / "ck.npz"
+    assert _train(files, tmp_path / "a.mtp", "--max-iter", "2", "--auto-resume") == 2
+    assert "--auto-resume needs --checkpoint FILE" in capsys.readouterr().err
+    assert _train(files, tmp_path / "a.mtp", "--max-iter", "2", "--checkpoint", str(ck)) == 0
+    assert ck.exists()
+    capsys.readouterr()
+    assert _train(files, tmp_path / "b.mtp", "--max-iter", "2", "--checkpoint", str(ck),
+                  "--resume", str(ck), "--auto-resume") == 2
+    assert "give --resume or --auto-resume, not both" in capsys.readouterr().err
+    assert _train(files, tmp_path / "b.mtp", "--max-iter", "2", "--checkpoint", str(ck),
+                  "--auto-resume") == 2
+    err = capsys.readouterr().err
+    assert "not written by an --auto-resume training" in err and str(ck) in err
+    assert not (tmp_path / "b.mtp").exists()
+    ck.unlink()
+    assert _train(files, tmp_path / "b.mtp", "--max-iter", "2", "--checkpoint", str(ck),
+                  "--checkpoint-every", "1", "--auto-resume") == 0
+    assert not ck.exists()
+    assert read_mtp(tmp_path / "b.mtp").get_params().tolist() == \
+        read_mtp(tmp_path / "a.mtp").get_params().tolist()

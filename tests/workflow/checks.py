@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtpflow.workflow_config import md_stage_steps, production_frames
+from mtpflow.workflow_config import md_parts, md_stage_steps, production_frames
 
 from .smk import with_defaults
 
@@ -164,37 +164,59 @@ def _md_runs(cfg: dict):
 
 
 def check_md(wd: Path, cfg: dict) -> None:
+    """Each MLMD run: its parts (equilibration, production segments) hold consecutive global steps
+    (start, stop], each ends in its checkpoint (embedded) or restart file (LAMMPS) at its stop
+    step, no unfinished .part file is left, and together they hold every thermo row and frame of
+    the protocol once."""
     import ase.io
+    import yaml
+
+    from mtpflow.io.md_files import load_checkpoint
 
     cfg = with_defaults(cfg)
     md = cfg["md"]
+    cols = ["step", "time_ps", "temperature_K", "potential_energy_eV", "kinetic_energy_eV",
+            "total_energy_eV", "pressure_GPa", "volume_A3"]
     for run, comp, t in _md_runs(cfg):
-        rows = _read_csv(wd / f"results/md/{run}/thermo.csv")
-        cols = ["step", "time_ps", "temperature_K", "potential_energy_eV", "kinetic_energy_eV",
-                "total_energy_eV", "pressure_GPa", "volume_A3"]
-        assert list(rows[0]) == cols
-        data = np.array([[float(row[c]) for c in cols] for row in rows])
-        assert _finite(data)
-        frames = ase.io.read(wd / f"results/md/{run}/traj.extxyz", ":")
         n_ions = sum(_counts(cfg["compositions"][comp]["formula"], md["replicate"]).values())
-        assert all(len(f) == n_ions for f in frames)
-        assert [int(f.info["step"]) for f in frames] == list(range(0, len(frames) * md["traj_every"], md["traj_every"]))
-        prod = ase.io.read(wd / f"results/md/{run}/production.extxyz", ":")
-        first, n_prod = production_frames(md, t)
-        assert len(prod) == n_prod and prod[0].info["step"] == frames[first].info["step"]
-        times = [f.info["time_ps"] for f in prod]
-        assert np.all(np.diff(times) > 0)
-        frame_ps = md["traj_every"] * md["timestep_fs"] * 1e-3
-        assert abs((times[-1] - times[0]) - (n_prod - 1) * frame_ps) < 1e-9
-        assert 0 <= md["production_ps"] - (times[-1] - times[0]) < 2 * frame_ps
-        # a thermo row every thermo_every steps through the whole run (melt + quench + production)
+        parts = md_parts(md, t)
+        assert list(parts)[0] == "equilibration" and len(parts) >= 2
+        data, frames, prod = [], [], []
+        for name, (start, stop) in parts.items():
+            rows = _read_csv(wd / f"results/md/{run}/{name}.csv")
+            assert list(rows[0]) == cols
+            part = np.array([[float(row[c]) for c in cols] for row in rows])
+            assert _finite(part)
+            first = 0 if start is None else start + 1
+            assert first <= part[0, 0] and part[-1, 0] <= stop, (name, part[0, 0], part[-1, 0])
+            part_frames = ase.io.read(wd / f"results/md/{run}/{name}.extxyz", ":")
+            assert all(len(f) == n_ions for f in part_frames)
+            assert all(first <= f.info["step"] <= stop for f in part_frames), name
+            if md["engine"] == "lammps":
+                assert (wd / f"results/md/{run}/{name}.restart").stat().st_size > 0
+            else:
+                assert load_checkpoint(wd / f"results/md/{run}/{name}.ckpt")[1]["step"] == stop
+            data.append(part)
+            frames += part_frames
+            if name.startswith("production/"):
+                prod += part_frames
+        assert not list((wd / f"results/md/{run}").rglob("*.part")), "unfinished outputs left"
+        data = np.concatenate(data)
+        # a thermo row every thermo_every steps and a frame every traj_every steps through the
+        # whole run (melt + quench + production), each once
         total = sum(md_stage_steps(md, t))
         np.testing.assert_array_equal(data[:, 0], np.arange(0, total + 1, md["thermo_every"]))
         np.testing.assert_allclose(data[:, 1], data[:, 0] * md["timestep_fs"] * 1e-3, atol=1e-9)
         assert np.all(data[:, 2] > 0)
+        assert [int(f.info["step"]) for f in frames] == list(range(0, total + 1, md["traj_every"]))
+        # the production segments: the frames after melt + quench
+        first, n_prod = production_frames(md, t)
+        assert len(prod) == n_prod and prod[0].info["step"] == frames[first].info["step"]
+        times = [f.info["time_ps"] for f in prod]
+        frame_ps = md["traj_every"] * md["timestep_fs"] * 1e-3
+        assert abs((times[-1] - times[0]) - (n_prod - 1) * frame_ps) < 1e-9
+        assert 0 <= md["production_ps"] - (times[-1] - times[0]) < 2 * frame_ps
         # the protocol the run used ends in production at the run's temperature
-        import yaml
-
         protocol = yaml.safe_load((wd / f"results/md/protocols/T{t}K.yaml").read_text())
         assert protocol["stages"][0]["temperature_K"] == md["melt_K"]
         assert protocol["stages"][-1]["type"] == "production"
@@ -211,6 +233,10 @@ def check_analysis(wd: Path, cfg: dict) -> None:
         d = wd / f"results/analysis/{run}"
         summary = json.loads((d / "summary.json").read_text())
         assert summary["species"] == species and summary["n_frames"] > 1
+        # every production segment, read as one trajectory
+        assert summary["n_frames"] == production_frames(cfg["md"], t)[1]
+        n_segments = len(md_parts(cfg["md"], t)) - 1
+        assert summary["source"].endswith(f"({n_segments} files)" if n_segments > 1 else "seg000.extxyz")
         assert math.isfinite(summary["D_A2_per_ps"]) and summary["D_A2_per_ps"] >= 0
         assert summary["conductivity_S_per_cm"] is not None and math.isfinite(summary["conductivity_S_per_cm"])
         msd = np.asarray(summary["msd"]["msd_A2"], dtype=float)
@@ -227,9 +253,9 @@ def check_analysis(wd: Path, cfg: dict) -> None:
 
 
 RULES = {"build_initial", "aimd", "collect", "densify", "dataset", "init_mtp", "train", "calc_errors",
-         "md_protocol", "md", "production", "analyze", "sweep", "config_used", "report"}
+         "md_protocol", "md", "analyze", "sweep", "config_used", "report"}
 LOCAL_RULES = {"md_protocol", "config_used"}   # run by snakemake itself (never SLURM jobs)
-DOWNSTREAM_OF_TRAINING = {"train", "calc_errors", "md", "production", "analyze", "sweep", "report"}
+DOWNSTREAM_OF_TRAINING = {"train", "calc_errors", "md", "analyze", "sweep", "report"}
 
 
 def ran_rules(wd: Path) -> set[str]:

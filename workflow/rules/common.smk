@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import yaml
 
 try:
-    from mtpflow.workflow_config import SCHEMA_PATH, ConfigError, check_config, md_stage_steps, production_frames
+    from mtpflow.workflow_config import SCHEMA_PATH, ConfigError, check_config, md_parts, md_stage_steps
 except ImportError:  # Snakemake's own Python lacks mtpflow (e.g. --sdm conda): this checkout's copy
     sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-    from mtpflow.workflow_config import SCHEMA_PATH, ConfigError, check_config, md_stage_steps, production_frames
+    from mtpflow.workflow_config import SCHEMA_PATH, ConfigError, check_config, md_parts, md_stage_steps
 
 
 def _mtpflow_version():
@@ -155,10 +155,47 @@ def md_protocol(wildcards):
             "thermo_every": md["thermo_every"], "stages": stages}
 
 
-def production_index(wildcards):
-    """Frame slice of the MLMD trajectory that holds the production stage (frame k = step k × traj_every)."""
-    first, _ = production_frames(config["md"], float(wildcards.temperature))
-    return f"{first}:"
+def md_part_names(temperature):
+    """The jobs of one MLMD run in order: 'equilibration', 'production/seg000', ... (md.segment_ps)."""
+    return list(md_parts(config["md"], float(temperature)))
+
+
+def md_stop_step(wildcards):
+    """The global step at which this part of the MLMD run ends (mtpflow md --stop-at-step)."""
+    return md_parts(config["md"], float(wildcards.temperature))[wildcards.part][1]
+
+
+def md_start_step(wildcards):
+    """The step this part continues from (None for the equilibration, which starts at step 0)."""
+    return md_parts(config["md"], float(wildcards.temperature))[wildcards.part][0]
+
+
+def md_run_dir(w):
+    """results/md/<run> of w (wildcards, or any object with level, composition, temperature,
+    replica)."""
+    run = MD_RUN.format(level=w.level, composition=w.composition, temperature=w.temperature,
+                        replica=w.replica)
+    return f"results/md/{run}"
+
+
+def md_run_files(w, suffix, parts="all"):
+    """results/md/<run>/<part><suffix> of one run's parts in step order (parts: 'all' or
+    'production')."""
+    names = md_part_names(w.temperature)
+    if parts == "production":
+        names = [n for n in names if n.startswith("production/")]
+    return [f"{md_run_dir(w)}/{name}{suffix}" for name in names]
+
+
+def md_previous(suffix):
+    """An input function: the previous part's file <part><suffix> (none for the equilibration)."""
+
+    def previous(w):
+        names = md_part_names(w.temperature)
+        k = names.index(w.part)
+        return f"{md_run_dir(w)}/{names[k - 1]}{suffix}" if k else []
+
+    return previous
 
 
 def md_start(wildcards):

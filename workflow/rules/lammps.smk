@@ -1,15 +1,18 @@
-# MLMD on LAMMPS (md.engine: lammps; included by md.smk): mtpflow lammps-deck writes the deck into a
-# working folder results/md/<run>/lammps/, mtpflow lammps-run starts `{mpi} -n {tasks}
-# <md.lammps.command> -in in.lammps` there (srun under profiles/slurm, mpiexec locally) and, once the
-# protocol is complete, links its log and dump out; mtpflow lammps-outputs turns them into the
-# thermo.csv and traj.extxyz the embedded route writes.
+# MLMD on LAMMPS (md.engine: lammps; included by md.smk): mtpflow lammps-deck writes one deck per
+# run into a working folder results/md/<run>/lammps/; for each part of the run (equilibration,
+# production/seg000, ...: md.smk) mtpflow lammps-run starts `{mpi} -n {tasks} <md.lammps.command>
+# -in in.lammps -var part NAME -var stop N [-var from PREVIOUS]` there (srun under profiles/slurm,
+# mpiexec locally), continuing from the previous part's final restart file, and once step N is
+# reached links the part's log, dump and final restart file out; mtpflow lammps-outputs turns
+# them into the <part>.csv and <part>.extxyz the embedded route writes (dropping the start step's
+# row and frame, which the previous part holds).
 #
 # Restarts: the working folder is never an output, so Snakemake keeps it when a job fails or is
 # stopped by its time limit; rerunning the workflow starts LAMMPS again in the same folder, and the
-# deck continues from the newer of its two restart files (log and dump are appended; the converters
-# drop rows and frames written twice). Only a rewritten deck (changed protocol, potential or
-# md.lammps keys) clears the folder's restart files, log and dump (lammps-deck does), so a new
-# setup starts fresh.
+# part continues from the newer of its own restart files (log and dump are appended; the
+# converters drop rows and frames written twice). A part's files of another job (another deck,
+# stop step or previous part: its stamp <part>.job says) are removed by lammps-run, and a rewritten
+# deck (changed protocol, potential or md.lammps keys) clears every part's files (lammps-deck).
 
 import os
 import shlex
@@ -17,8 +20,8 @@ import shlex
 LAMMPS = MD["lammps"]
 LAMMPS_DIR = f"results/md/{MD_RUN}/lammps"
 LAMMPS_DECK = job("lammps_deck", MD_RUN)
-LAMMPS_JOB = job("lammps", MD_RUN, mpi="wheel")
-LAMMPS_OUTPUTS = job("lammps_outputs", MD_RUN)
+LAMMPS_JOB = job("lammps", f"{MD_RUN}/{{part}}", mpi="wheel")
+LAMMPS_OUTPUTS = job("lammps_outputs", f"{MD_RUN}/{{part}}")
 
 
 localrules:
@@ -68,15 +71,21 @@ rule lammps:
         deck=f"{LAMMPS_DIR}/in.lammps",
         data=f"{LAMMPS_DIR}/data.lammps",
         potential=f"{LAMMPS_DIR}/potential.mtp",
+        # the previous part's final restart file (none for the equilibration)
+        previous=md_previous(".restart"),
     output:
-        # links to the working folder's log and dump (copies where links are impossible), declared
-        # here so that a failed job never deletes the files a rerun appends to
-        log=f"results/md/{MD_RUN}/lammps.log",
-        dump=f"results/md/{MD_RUN}/traj.lammpstrj",
+        # links to the working folder's files (copies where links are impossible), declared here
+        # so that a failed job never deletes the files a rerun appends to
+        log=f"results/md/{MD_RUN}/{{part}}.lammps.log",
+        dump=f"results/md/{MD_RUN}/{{part}}.lammpstrj",
+        restart=f"results/md/{MD_RUN}/{{part}}.restart",
     params:
         workdir=lambda wildcards, input: os.path.dirname(input.deck),
         launch=mpi_command(LAMMPS["command"]),
         threads_per_rank=LAMMPS_JOB.threads,
+        part=lambda wildcards: os.path.basename(wildcards.part),
+        stop=md_stop_step,
+        continue_from=lambda wildcards, input: opt("--continue-from", input.previous),
         version=MTPFLOW_VERSION,
     log:
         LAMMPS_JOB.log,
@@ -89,23 +98,27 @@ rule lammps:
         "../envs/mpi.yaml"
     shell:
         "OMP_NUM_THREADS={params.threads_per_rank} mtpflow lammps-run {params.workdir} "
-        "--command {params.launch:q} --log {output.log} --dump {output.dump} > {log} 2>&1"
+        "--command {params.launch:q} --part {params.part} --stop-at-step {params.stop} "
+        "{params.continue_from} --log {output.log} --dump {output.dump} "
+        "--restart-out {output.restart} > {log} 2>&1"
 
 
 rule lammps_outputs:
     input:
-        log=f"results/md/{MD_RUN}/lammps.log",
-        dump=f"results/md/{MD_RUN}/traj.lammpstrj",
+        log=f"results/md/{MD_RUN}/{{part}}.lammps.log",
+        dump=f"results/md/{MD_RUN}/{{part}}.lammpstrj",
     output:
-        traj=f"results/md/{MD_RUN}/traj.extxyz",
+        traj=f"results/md/{MD_RUN}/{{part}}.extxyz",
         thermo=report(
-            f"results/md/{MD_RUN}/thermo.csv",
+            f"results/md/{MD_RUN}/{{part}}.csv",
             category="MLMD",
             caption="../report/thermo.rst",
         ),
     params:
         species=SPECIES,
         timestep_fs=MD["timestep_fs"],
+        # a continued part's first row and frame are the previous part's last
+        after=lambda wildcards: opt("--after-step", md_start_step(wildcards)),
         version=MTPFLOW_VERSION,
     log:
         LAMMPS_OUTPUTS.log,
@@ -118,4 +131,5 @@ rule lammps_outputs:
         "../envs/mtpflow.yaml"
     shell:
         "mtpflow lammps-outputs {input.log} {input.dump} --species {params.species} "
-        "--timestep-fs {params.timestep_fs} --thermo {output.thermo} --traj {output.traj} > {log} 2>&1"
+        "--timestep-fs {params.timestep_fs} {params.after} --thermo {output.thermo} "
+        "--traj {output.traj} > {log} 2>&1"

@@ -1,6 +1,16 @@
-# Machine-learning MD per MTP level, composition, production temperature and replica: embedded
-# (mtpflow md) or, with md.engine: lammps, a LAMMPS deck run under mpiexec/srun (lammps.smk). Both
-# routes write results/md/<run>/traj.extxyz and thermo.csv, so production and analysis are shared.
+# Machine-learning MD per MTP level, composition, production temperature and replica, as a chain
+# of jobs ("parts") that continue each other: results/md/<run>/equilibration.{extxyz,csv,ckpt}
+# (melt + quench, from step 0) and results/md/<run>/production/seg000, seg001, ... (md.segment_ps
+# of production each; one segment when it is null), each starting from the previous part's final
+# checkpoint. Step numbers are global: the parts' thermo rows and frames, concatenated in order,
+# are one uninterrupted run's (byte for byte on the embedded route). The analysis reads the
+# production segments as one trajectory.
+#
+# Restarts: every part is a restartable job. Embedded (mtpflow md --auto-resume): its checkpoints
+# (every md.checkpoint_every steps) and unfinished outputs are <name>.part files beside the
+# outputs, which Snakemake neither declares nor removes; a job killed by a time limit or a
+# SIGKILL continues from its last checkpoint when the workflow is rerun. LAMMPS (md.engine:
+# lammps, lammps.smk): the same with the deck's restart files in results/md/<run>/lammps/.
 
 MD = config["md"]
 REPLICATE = ",".join(str(n) for n in MD["replicate"])
@@ -33,23 +43,29 @@ if MD["engine"] == "lammps":
 
 
 else:
-    MD_JOB = job("md", MD_RUN)
+    MD_JOB = job("md", f"{MD_RUN}/{{part}}")
 
     rule md:
         input:
             mtp="results/mtp/L{level}/trained.mtp",
             start=md_start,
             protocol="results/md/protocols/T{temperature}K.yaml",
+            # the previous part's final checkpoint (none for the equilibration)
+            previous=md_previous(".ckpt"),
         output:
-            traj=f"results/md/{MD_RUN}/traj.extxyz",
+            traj=f"results/md/{MD_RUN}/{{part}}.extxyz",
             thermo=report(
-                f"results/md/{MD_RUN}/thermo.csv",
+                f"results/md/{MD_RUN}/{{part}}.csv",
                 category="MLMD",
                 caption="../report/thermo.rst",
             ),
+            checkpoint=f"results/md/{MD_RUN}/{{part}}.ckpt",
         params:
             replicate=REPLICATE,
             species=SPECIES,
+            stop=md_stop_step,
+            continue_from=lambda w, input: opt("--continue-from", input.previous),
+            checkpoint_every=MD["checkpoint_every"],
             version=MTPFLOW_VERSION,
         log:
             MD_JOB.log,
@@ -64,41 +80,16 @@ else:
             "NUMBA_NUM_THREADS={threads} OMP_NUM_THREADS={threads} "
             "mtpflow md {input.mtp} {input.start} --protocol {input.protocol} "
             "--replicate {params.replicate} --species {params.species} --seed {wildcards.replica} "
-            "--threads {threads} --traj {output.traj} --thermo {output.thermo} > {log} 2>&1"
+            "--threads {threads} {params.continue_from} --stop-at-step {params.stop} "
+            "--checkpoint {output.checkpoint} --checkpoint-every {params.checkpoint_every} --auto-resume "
+            "--traj {output.traj} --thermo {output.thermo} > {log} 2>&1"
 
 
-PRODUCTION = job("production", MD_RUN)
-
-
-rule production:
-    input:
-        traj=f"results/md/{MD_RUN}/traj.extxyz",
-    output:
-        traj=f"results/md/{MD_RUN}/production.extxyz",
-    params:
-        index=production_index,
-        species=SPECIES,
-        version=MTPFLOW_VERSION,
-    log:
-        PRODUCTION.log,
-    benchmark:
-        PRODUCTION.benchmark
-    threads: PRODUCTION.threads
-    resources:
-        **PRODUCTION.resources,
-    conda:
-        "../envs/mtpflow.yaml"
-    shell:
-        "mtpflow convert {input.traj} {output.traj} --index {params.index} "
-        "--species {params.species} > {log} 2>&1"
-
-
-MD_RUNS = expand(
-    f"results/md/{MD_RUN}",
-    level=LEVELS,
-    composition=MD_COMPOSITIONS,
-    temperature=MD_TEMPERATURES,
-    replica=MD_REPLICAS,
-    allow_missing=True,
-)
-REPORT_INPUTS["thermo"].extend(f"{run}/thermo.csv" for run in MD_RUNS)
+MD_RUNS = [
+    SimpleNamespace(level=lv, composition=comp, temperature=temp, replica=rep)
+    for lv in LEVELS
+    for comp in MD_COMPOSITIONS
+    for temp in MD_TEMPERATURES
+    for rep in MD_REPLICAS
+]
+REPORT_INPUTS["thermo"].extend(f for run in MD_RUNS for f in md_run_files(run, ".csv"))

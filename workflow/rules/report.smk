@@ -29,17 +29,8 @@ rule config_used:
         write_yaml(output.yaml, yaml.safe_load(params.text), log[0])
 
 
-# (protocol, run folder) of every MLMD run; the run's thermo files are the report inputs under it.
-REPORT_MD_RUNS = [
-    (
-        f"results/md/protocols/T{temp}K.yaml",
-        f"results/md/{MD_RUN.format(level=lv, composition=comp, temperature=temp, replica=rep)}/",
-    )
-    for lv in LEVELS
-    for comp in MD_COMPOSITIONS
-    for temp in MD_TEMPERATURES
-    for rep in MD_REPLICAS
-]
+# (protocol, thermo files in step order: equilibration, production segments) of every MLMD run
+REPORT_MD_RUNS = [(f"results/md/protocols/T{run.temperature}K.yaml", md_run_files(run, ".csv")) for run in MD_RUNS]
 
 REPORT_JOB = job("report")
 
@@ -61,11 +52,7 @@ rule report:
         title=config["report"]["title"],
         args=report_args,
         # --md-run PROTOCOL THERMO... per MLMD run
-        md_runs=lambda wildcards, input: " ".join(
-            f"--md-run {protocol} {' '.join(thermo)}"
-            for protocol, folder in REPORT_MD_RUNS
-            if (thermo := [f for f in input.thermo if f.startswith(folder)])
-        ),
+        md_runs=" ".join(f"--md-run {protocol} {' '.join(thermo)}" for protocol, thermo in REPORT_MD_RUNS),
         benchmarks="logs/benchmarks",
         version=MTPFLOW_VERSION,
     log:

@@ -23,6 +23,10 @@ rule train:
         max_iter=TRAIN["max_iter"],
         tolerance=TRAIN["tolerance"],
         seed=TRAIN["seed"],
+        # the job's restart file, not an output (Snakemake would delete it with a failed job's
+        # outputs): a rerun after a kill or time limit continues from it; removed when complete
+        checkpoint="results/mtp/L{level}/train.ckpt",
+        checkpoint_every=TRAIN["checkpoint_every"],
         species=SPECIES,
         threads_per_rank=TRAIN_JOB.threads,
         version=MTPFLOW_VERSION,
@@ -41,6 +45,7 @@ rule train:
         "--species {params.species} --energy-weight {params.energy_weight} "
         "--force-weight {params.force_weight} --stress-weight {params.stress_weight} "
         "--max-iter {params.max_iter} --tolerance {params.tolerance} --seed {params.seed} "
+        "--checkpoint {params.checkpoint} --checkpoint-every {params.checkpoint_every} --auto-resume "
         "--out {output.mtp} --log {output.log} > {log} 2>&1"
 
 

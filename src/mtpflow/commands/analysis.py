@@ -21,7 +21,8 @@ hops.csv, ions.csv, residence.csv, cascades.csv, PNG plots and summary.json into
 
 Input: extended XYZ (Lattice, positions unwrapped or wrapped, optional time_ps/step info keys) or
 LAMMPS text dumps (id type [element] with x y z | xu yu zu | xs ys zs [ix iy iz]; orthorhombic or
-triclinic). Only the chosen species is kept in memory. Positions are unwrapped in fractional
+triclinic); one file, or the segments of one run in order (read as one trajectory). Frames are
+streamed and only the chosen species is kept in memory. Positions are unwrapped in fractional
 coordinates (image flags when present, otherwise minimum image frame to frame).
 Units: Å, ps (fs for --frame-interval-fs), K, S/cm."""
 
@@ -40,7 +41,11 @@ def register(sub):
     p = sub.add_parser("analyze", help="MSD, van Hove, alpha2, hops and cascade hopping of one "
                        "species in a trajectory", description=ANALYZE_DESCRIPTION,
                        formatter_class=_Fmt)
-    p.add_argument("trajectory", help="extxyz or LAMMPS dump file (.gz accepted)")
+    p.add_argument("trajectory", nargs="+", help="extxyz or LAMMPS dump file (.gz accepted); several "
+                   "files are read in order as one trajectory: the segments of one run, which must "
+                   "continue each other (same atoms; each file's first frame one frame interval "
+                   "after the previous file's last, by step or time_ps: no repeated or missing "
+                   "frames; the same cell at the boundary under NVT)")
     p.add_argument("--species", required=True, help="element (e.g. Li), or a LAMMPS type number "
                    "for dumps without an element column")
     p.add_argument("--format", choices=["extxyz", "lammps-dump"], default=None,
@@ -140,7 +145,7 @@ def cmd_analyze(args) -> int:
     from mtpflow.io.trajectory import read_species_trajectory
 
     _check_analyze_options(args)
-    traj_path = Path(args.trajectory)
+    traj_path = Path(args.trajectory[0])
     outdir = Path(args.outdir) if args.outdir else traj_path.parent / f"{traj_path.stem}_analysis"
     json_path = Path(args.json) if args.json else outdir / "summary.json"
     check_writable(outdir / "msd.csv")
@@ -162,14 +167,14 @@ def cmd_analyze(args) -> int:
         seed=args.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        traj = read_species_trajectory(traj_path, args.species, every=args.every,
+        traj = read_species_trajectory(args.trajectory, args.species, every=args.every,
                                        frame_interval_fs=args.frame_interval_fs, fmt=args.format)
     notes = [str(w.message) for w in caught]
     if opts.lags_ps:
         try:
             lag_frames(opts.lags_ps, traj.dt_ps, traj.n_frames, name="--lags-ps lag")
         except InputError as exc:
-            raise InputError(str(exc), traj_path) from None
+            raise InputError(str(exc), traj.path) from None
     run = analyze(traj, opts, notes)
     plots = {}
     if not args.no_plots:

@@ -3,6 +3,7 @@ and `mtpflow lammps-deck` (the same protocol as a restartable LAMMPS input deck)
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -161,6 +162,14 @@ def _run_md(args, sigterm) -> int:
             raise InputError("--checkpoint-every must be >= 0 (steps; 0: only at the end)")
         proto.checkpoint_every = args.checkpoint_every
     ckpt = args.checkpoint or args.resume
+    if args.auto_resume and not args.checkpoint:
+        raise InputError("--auto-resume needs --checkpoint FILE (the job keeps FILE.part while it "
+                         "runs and a rerun of the same command continues from it)")
+    if args.auto_resume and args.resume:
+        raise InputError("give --resume or --auto-resume, not both (--auto-resume resumes from "
+                         f"{args.checkpoint}.part by itself)")
+    if args.stop_at_step is not None and args.stop_at_step < 0:
+        raise InputError(f"--stop-at-step {args.stop_at_step}: give a global step >= 0")
     if proto.checkpoint_every and not ckpt:
         raise InputError("checkpoints are requested (--checkpoint-every or checkpoint_every in the "
                          "protocol) but no --checkpoint FILE is given")
@@ -186,7 +195,9 @@ def _run_md(args, sigterm) -> int:
     outputs = [args.traj, args.thermo] + ([args.extrapolative] if control else [])
     try:
         res = run_protocol(atoms, calc, proto, args.traj, args.thermo, checkpoint_path=ckpt,
-                           resume_path=args.resume, min_dist_A=pot.min_dist,
+                           resume_path=args.resume, continue_path=args.continue_from,
+                           stop_at_step=args.stop_at_step, auto_resume=args.auto_resume,
+                           min_dist_A=pot.min_dist,
                            potential_digest=file_digest(args.potential), log=log, hooks=hooks)
     except Stopped:
         if control is None or control.broke is None:
@@ -197,7 +208,8 @@ def _run_md(args, sigterm) -> int:
         log(f"extrapolation control: {control.n_graded} gradings in this run, max grade "
             f"{control.max_grade:.3f}, {control.n_saved} configuration(s) above {control.save:g} "
             f"saved to {args.extrapolative}")
-    print(f"mtpflow md: {res.steps_run} steps in {res.wall_s:.1f} s ({res.ns_per_day:.3f} ns/day); "
+    print(f"mtpflow md: {res.steps_run} steps to step {res.steps} in {res.wall_s:.1f} s "
+          f"({res.ns_per_day:.3f} ns/day); "
           f"final T = {res.final_temperature_K:.1f} K; wrote {', '.join(str(o) for o in outputs)}"
           + (f", {ckpt}" if ckpt else ""))
     return 0
@@ -210,7 +222,7 @@ def run_deck(args) -> int:
     from mtpflow.io.md_files import write_lammps_data
     from mtpflow.io.mtp import write_mtp
     from mtpflow.io.workdir import remove_files
-    from mtpflow.md.deck import DeckFiles, make_deck
+    from mtpflow.md.deck import DEFAULT_PART, DeckFiles, make_deck
 
     from mtpflow.commands import md_grade
 
@@ -235,8 +247,10 @@ def run_deck(args) -> int:
     deck = make_deck(proto, species, masses, files, args.pair_style, args.pair_style_override,
                      args.restart_every, title=f"{len(atoms)} atoms, {','.join(species)}",
                      pair_settings=settings)
-    # a new deck starts afresh: an earlier run's restart files, log and dump belong to another setup
-    removed = remove_files(out, [files.restart1, files.restart2, files.log, files.dump])
+    # a new deck starts afresh: an earlier run's restart files, logs and dumps (of every part that
+    # ran here: each left its stamp) belong to another setup
+    parts = {DEFAULT_PART} | {p.name[:-len(".job")] for p in out.glob("*.job")} if out.is_dir() else set()
+    removed = remove_files(out, [name for part in sorted(parts) for name in DeckFiles.part_files(part)])
     if removed:
         print(f"mtpflow lammps-deck: removed the earlier run's {', '.join(removed)} from {out}")
     write_lammps_data(out / files.data, atoms, species, masses)
@@ -261,38 +275,78 @@ def run_lammps_run(args) -> int:
 
     from mtpflow.errors import ExternalProgramError
     from mtpflow.io.atomic import check_writable
-    from mtpflow.io.workdir import link_or_copy, run_program
-    from mtpflow.md.deck import COMPLETE_MARKER, DeckFiles
+    from mtpflow.io.md_files import file_digest
+    from mtpflow.io.workdir import claim_part, link_or_copy, run_program, text_after
+    from mtpflow.md.deck import (COMPLETE_MARKER, DEFAULT_PART, REACHED_MARKER, DeckFiles,
+                                 deck_total_steps)
 
     files = DeckFiles()
     work = Path(args.workdir)
-    if not (work / files.deck).is_file():
+    deck = work / files.deck
+    if not deck.is_file():
         raise InputError(f"no {files.deck} here; write the deck first (mtpflow lammps-deck ... --outdir "
                          f"{work})", work)
     argv = shlex.split(args.command)
     if not argv:
         raise InputError("--command is empty; give how to start LAMMPS, e.g. 'mpiexec -n 2 lmp'")
-    check_writable(args.log)
-    check_writable(args.dump)
-    print(f"running LAMMPS in {work.resolve()} (thermo: {files.log} there)", flush=True)
+    part = args.part or DEFAULT_PART
+    if not all(c.isalnum() or c in "_-" for c in part):
+        raise InputError(f"--part {part!r}: use letters, digits, '_' and '-' only (it names files "
+                         "in the working folder)")
+    segmented = args.stop_at_step is not None or args.continue_from is not None or args.part is not None
+    total = deck_total_steps(deck.read_text(errors="replace"))
+    if total is None and segmented:
+        raise InputError("the deck has no 'variable stop index' line (written by an earlier "
+                         "mtpflow): write it again with mtpflow lammps-deck", deck)
+    stop = total if args.stop_at_step is None else args.stop_at_step
+    if total is not None and not 0 <= stop <= total:
+        raise InputError(f"--stop-at-step {stop}: the deck's protocol has steps 0 .. {total}")
+    continue_from = None
+    if args.continue_from is not None:
+        continue_from = Path(args.continue_from).resolve()
+        if not continue_from.is_file():
+            raise InputError("the restart file to continue from does not exist; run the previous "
+                             "part first", args.continue_from)
+    outputs = [args.log, args.dump] + ([args.restart_out] if args.restart_out else [])
+    for path in outputs:
+        check_writable(path)
+    # the part's files in the folder belong to this job only if its stamp says so; files of
+    # another job (another deck, stop step or start) are removed and this job starts afresh
+    job = {"deck": file_digest(deck), "stop_at_step": stop,
+           "from": file_digest(continue_from) if continue_from else None}
+    removed = claim_part(work, files.stamp(part), job, DeckFiles.part_files(part)[:-1])
+    if removed:
+        print(f"mtpflow lammps-run: removed {', '.join(removed)} of another job from {work}", flush=True)
+    log = work / files.log(part)
+    seen = log.stat().st_size if log.is_file() else 0
+    print(f"running LAMMPS in {work.resolve()} ({'' if stop is None else f'part {part} up to step {stop}; '}"
+          f"thermo: {files.log(part)} there)", flush=True)
     restart = "; rerun to continue from the newer restart file"
-    run_program(argv + ["-in", files.deck, "-log", "none"], work, "LAMMPS", hint=restart)
-    log = work / files.log
-    if not log.is_file() or COMPLETE_MARKER not in log.read_text(errors="replace"):
-        raise ExternalProgramError(f"LAMMPS stopped before the end of the protocol (no "
-                                   f"'{COMPLETE_MARKER}' in {log}){restart}")
+    variables = ["-var", "part", part, "-var", "stop", str(stop)] if total is not None else []
+    if continue_from:
+        variables += ["-var", "from", str(continue_from)]
+    run_program(argv + ["-in", files.deck, "-log", "none", *variables], work, "LAMMPS", hint=restart)
+    marker = REACHED_MARKER.format(stop) if total is not None else COMPLETE_MARKER
+    if marker not in text_after(log, seen):
+        where = "the end of the protocol" if stop is None else f"step {stop} of the protocol"
+        raise ExternalProgramError(f"LAMMPS stopped before {where} (no '{marker}' in {log})"
+                                   f"{restart}")
     link_or_copy(log, args.log)
-    link_or_copy(work / files.dump, args.dump)
-    print(f"mtpflow lammps-run: protocol complete; {args.log}, {args.dump}")
+    link_or_copy(work / files.dump(part), args.dump)
+    if args.restart_out:
+        link_or_copy(work / files.end_restart(part), args.restart_out)
+    print(f"mtpflow lammps-run: {'protocol' if stop is None else f'part {part} up to step {stop}'} "
+          f"complete; {', '.join(str(p) for p in outputs)}")
     return 0
 
 
 def run_lammps_outputs(args) -> int:
     import argparse
 
-    run_lammps_thermo(argparse.Namespace(log=args.log, out=args.thermo))
+    run_lammps_thermo(argparse.Namespace(log=args.log, out=args.thermo, after_step=args.after_step))
     run_lammps_traj(argparse.Namespace(dump=args.dump, species=args.species,
-                                       timestep_fs=args.timestep_fs, out=args.traj))
+                                       timestep_fs=args.timestep_fs, out=args.traj,
+                                       after_step=args.after_step))
     return 0
 
 
@@ -306,8 +360,12 @@ def run_lammps_thermo(args) -> int:
         if exc.path is None:
             raise InputError(str(exc.args[0]), args.log) from None
         raise
+    if args.after_step is not None:
+        rows = rows[rows[:, 0] > args.after_step]
     if not len(rows):
-        raise InputError("the LAMMPS log has a thermo header but no rows; did the run start?", args.log)
+        raise InputError("the LAMMPS log has a thermo header but no rows"
+                         + (f" after step {args.after_step}" if args.after_step is not None else "")
+                         + "; did the run start?", args.log)
     with atomic_open(args.out) as fh:
         fh.write(thermo_header())
         for step, time_ps, temp, epot, ekin, _etot, press_gpa, vol in rows:
@@ -335,12 +393,18 @@ def run_lammps_traj(args) -> int:
         print(f"mtpflow lammps-traj: warning: {args.dump}: {note}", file=sys.stderr)
     unwrap = Unwrapper(args.dump)
     steps = []
+    after = args.after_step
     with atomic_open(args.out) as fh:
         for f in dump.frames():
+            if after is not None and f.step <= after:
+                unwrap(f)   # keeps minimum-image unwrapping continuous; the frame is not written
+                continue
             symbols = _dump_symbols(f, species, args.dump)
             fh.write(format_extxyz_frame(symbols, unwrap(f) - f.origin, f.cell, f.step,
                                          f.step * args.timestep_fs * 1e-3))
             steps.append(f.step)
+    if not steps:
+        raise InputError(f"the dump holds no frame after step {after}; did the run start?", args.dump)
     if unwrap.max_jump[0] > 0.35:
         print(f"mtpflow lammps-traj: warning: {args.dump}: an atom moved {unwrap.max_jump[0]:.2f} "
               "box lengths between two frames; minimum-image unwrapping (no xu yu zu or image flags "
@@ -375,11 +439,46 @@ def _dump_symbols(f, species, path):
     return by_type
 
 
+class _KeepLayout(argparse.HelpFormatter):
+    """Wraps one-line texts (the description) and keeps multi-line ones (the epilog) as written."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+MD_EPILOG = """\
+segments: a long run as a chain of jobs, each within a time limit
+  mtpflow md POT START --protocol P --stop-at-step 5000 --checkpoint eq.ckpt ...   steps 0 .. 5000
+  mtpflow md POT START --protocol P --continue-from eq.ckpt --stop-at-step 105000 \\
+      --checkpoint seg000.ckpt --traj seg000.extxyz --thermo seg000.csv ...        steps 5001 .. 105000
+  The first job's outputs hold steps 0 .. N, a continued one's the steps after its checkpoint's
+  step, so the files concatenated in order equal one uninterrupted run's byte for byte (step
+  numbers are global; the RNG and thermostat state travel in the checkpoint).
+  Add --auto-resume --checkpoint-every K to every job: one killed mid-segment (SIGKILL at a time
+  limit, a node failure) continues from its last checkpoint when the same command runs again.
+
+exit status:
+  0    done
+  2    bad input (one message naming the file or option)
+  3    stopped by extrapolation control (a grade above --grade-break): the trajectory, thermo and
+       --extrapolative up to that step are complete, the checkpoint is written
+  143  stopped by SIGTERM (128 + 15): checkpoint written, outputs left as <name>.part; rerun with
+       --resume CHECKPOINT, or with --auto-resume the same command"""
+
+
+AFTER_STEP_HELP = ("keep only the rows and frames after global step S: a part continued from "
+                   "another (lammps-run --continue-from) writes its start step's row and frame "
+                   "again, which the previous part already holds")
+
+
 def register(subparsers) -> None:
     from mtpflow.commands import md_grade
 
     p = subparsers.add_parser(
         "md", help="run MD with an MTP: melt / quench / production protocol, checkpoints, resume",
+        formatter_class=_KeepLayout,
         description="Embedded MD (ASE integrators, the numba MTP engine). Writes an extxyz trajectory "
         "with unwrapped positions (info: step, time_ps) and a thermo CSV (step,time_ps,temperature_K,"
         "potential_energy_eV,kinetic_energy_eV,total_energy_eV,pressure_GPa,volume_A3); outputs are "
@@ -387,7 +486,8 @@ def register(subparsers) -> None:
         "atoms come closer than the potential's min_dist minus a margin, T runs away, or NaN appears. "
         "On SIGTERM (SLURM's time limit, scancel) it finishes the current step, writes the "
         "--checkpoint, says how to --resume and exits with status 143. With --grade-train, "
-        "MLIP-3's extrapolation control (see below). " + md_grade.EXIT_HELP)
+        "MLIP-3's extrapolation control (see below).",
+        epilog=MD_EPILOG)
     _add_common(p, "md")
     p.add_argument("--traj", required=True, help="trajectory output (.extxyz)")
     p.add_argument("--thermo", required=True, help="thermo CSV output")
@@ -396,6 +496,22 @@ def register(subparsers) -> None:
                    help="steps between checkpoints (count; overrides the protocol; 0: at the end only)")
     p.add_argument("--resume", help="continue from this checkpoint (same START, protocol and flags); "
                                     "the result equals the uninterrupted run")
+    s = p.add_argument_group("segments of one run (see below)")
+    s.add_argument("--stop-at-step", type=int, metavar="N",
+                   help="end at global step N of the protocol (steps counted from its start across "
+                        "all stages; default: its last step): the --checkpoint is written at N and "
+                        "the outputs are finished there")
+    s.add_argument("--continue-from", metavar="CK",
+                   help="start from the state in checkpoint CK (written with the same START, "
+                        "--replicate, protocol and potential, e.g. at a --stop-at-step) with fresh "
+                        "outputs: the next segment, holding the steps after CK's step only")
+    s.add_argument("--auto-resume", action="store_true",
+                   help="make this a job that a rerun of the same command continues: checkpoints "
+                        "(periodic, SIGTERM) go to CHECKPOINT.part, renamed to the --checkpoint "
+                        "when the run completes; a CHECKPOINT.part written by the same job (same "
+                        "start or --continue-from file, protocol, potential, system and stop step) "
+                        "whose .part outputs are intact is resumed, any other is replaced and the "
+                        "job starts afresh (the log says which and why)")
     p.add_argument("--threads", type=int, help="numba threads for the force call (count)")
     md_grade.add_options(p)
     p.set_defaults(func=run_md)
@@ -406,7 +522,10 @@ def register(subparsers) -> None:
         "temperature ramps, alternating restart files; a rerun continues from the newer one), "
         "OUTDIR/data.lammps (types 1..S = MTP types 0..S-1) and the potential (same coefficients, "
         "rewritten with its element order in potential_name; MLIP-3's active-learning block kept). "
-        "Outputs when run: md.log (thermo), traj.lammpstrj (id type xu yu zu).")
+        "Outputs when run: md.log (thermo), md.lammpstrj (id type xu yu zu), or PART.log and "
+        "PART.lammpstrj for one part of the run (-var part PART -var stop N [-var from RESTART]: "
+        "see mtpflow lammps-run). Writing a deck removes the restart files, logs and dumps that "
+        "earlier runs left in OUTDIR.")
     _add_common(q, "lammps-deck")
     q.add_argument("--outdir", required=True, help="folder for in.lammps, data.lammps and the potential")
     q.add_argument("--pair-style", choices=["mlip", "mtp"], default="mlip",
@@ -422,18 +541,35 @@ def register(subparsers) -> None:
     q.set_defaults(func=run_deck)
 
     r = subparsers.add_parser(
-        "lammps-run", help="run a lammps-deck folder with LAMMPS; on completion link its log and dump",
-        description="Starts COMMAND -in in.lammps -log none in WORKDIR (the deck continues from the newer "
-        "restart file when one exists, so rerunning after a stopped job resumes it). When LAMMPS ends "
-        "and md.log says the protocol is complete, --log and --dump become hard links to md.log and "
-        "traj.lammpstrj (copies where links are impossible). A failure or an early stop exits with "
-        "status 2 and leaves WORKDIR as it is, for the rerun.")
+        "lammps-run", help="run a lammps-deck folder (or one part of its run) with LAMMPS; on "
+        "completion link its log, dump and final restart file out",
+        description="Starts COMMAND -in in.lammps -log none -var part PART -var stop N [-var from "
+        "RESTART] in WORKDIR. The deck runs the protocol's global steps up to N (--stop-at-step; "
+        "default: its last step) from the newer of the part's own restart files when they exist "
+        "(a rerun after a time limit or a kill continues there), else from --continue-from, else "
+        "from the data file; at N it writes PART.end.restart. The part's files in WORKDIR "
+        "(PART.log, PART.lammpstrj, PART.restart.1.lmp/.2.lmp, PART.end.restart) belong to the job "
+        "recorded in PART.job (deck, stop step, --continue-from file); files of another job are "
+        "removed before LAMMPS starts. When LAMMPS ends and the log says step N was reached, --log, "
+        "--dump and --restart-out become hard links to the part's log, dump and final restart file "
+        "(copies where links are impossible). A failure or an early stop exits with status 2 and "
+        "leaves WORKDIR as it is, for the rerun.")
     r.add_argument("workdir", metavar="WORKDIR", help="folder written by mtpflow lammps-deck")
     r.add_argument("--command", required=True,
                    help="how to start LAMMPS, e.g. 'mpiexec -n 2 lmp' or 'srun -n 32 lmp_mpi' (the "
                         "launcher and the LAMMPS executable built with the MLIP interface or ML-MTP)")
-    r.add_argument("--log", required=True, help="output: the completed run's LAMMPS log (md.log)")
-    r.add_argument("--dump", required=True, help="output: the completed run's dump (traj.lammpstrj)")
+    r.add_argument("--log", required=True, help="output: the completed part's LAMMPS log (PART.log)")
+    r.add_argument("--dump", required=True, help="output: the completed part's dump (PART.lammpstrj)")
+    r.add_argument("--part", help="name of this part of the run (letters, digits, _ and -; e.g. "
+                   "equilibration, seg003): the prefix of its files in WORKDIR (default md)")
+    r.add_argument("--stop-at-step", type=int, metavar="N",
+                   help="end at global step N of the protocol (default: its last step)")
+    r.add_argument("--continue-from", metavar="RESTART",
+                   help="start from this restart file (the previous part's final restart, "
+                        "--restart-out) unless the part has restart files of its own")
+    r.add_argument("--restart-out", metavar="FILE",
+                   help="output: the state at step N (PART.end.restart), for the next part's "
+                        "--continue-from")
     r.set_defaults(func=run_lammps_run)
 
     t = subparsers.add_parser(
@@ -444,6 +580,7 @@ def register(subparsers) -> None:
         "total_energy_eV,pressure_GPa,volume_A3 (pressure converted from bar).")
     t.add_argument("log", metavar="LOG", help="LAMMPS log (md.log of a lammps-deck run)")
     t.add_argument("--out", required=True, help="thermo CSV output")
+    t.add_argument("--after-step", type=int, metavar="S", help=AFTER_STEP_HELP)
     t.set_defaults(func=run_lammps_thermo)
 
     u = subparsers.add_parser(
@@ -461,6 +598,7 @@ def register(subparsers) -> None:
                         "lammps-deck; e.g. Li,Al,Cl); needed unless the dump has an element column")
     u.add_argument("--timestep-fs", type=float, required=True, help="MD time step of the run (fs)")
     u.add_argument("--out", required=True, help="trajectory output (.extxyz)")
+    u.add_argument("--after-step", type=int, metavar="S", help=AFTER_STEP_HELP)
     u.set_defaults(func=run_lammps_traj)
 
     v = subparsers.add_parser(
@@ -473,4 +611,5 @@ def register(subparsers) -> None:
     v.add_argument("--timestep-fs", type=float, required=True, help="MD time step of the run (fs)")
     v.add_argument("--thermo", required=True, help="thermo CSV output")
     v.add_argument("--traj", required=True, help="trajectory output (.extxyz)")
+    v.add_argument("--after-step", type=int, metavar="S", help=AFTER_STEP_HELP)
     v.set_defaults(func=run_lammps_outputs)

@@ -51,6 +51,14 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", help="checkpoint file (.npz) written atomically")
     p.add_argument("--checkpoint-every", type=int, default=50, help="iterations between checkpoints (count)")
     p.add_argument("--resume", help="continue from this checkpoint (.npz)")
+    p.add_argument("--auto-resume", action="store_true",
+                   help="make this a job that a rerun of the same command continues (SLURM time "
+                        "limit, SIGKILL, node failure): an existing --checkpoint written by the same "
+                        "job (same INIT and TRAIN_CFG contents, species, loss weights, --max-iter, "
+                        "--tolerance, --seed, start options) is resumed; one written with other "
+                        "inputs is refused, naming them (delete it to train afresh); the checkpoint "
+                        "is removed when the training completes. The result equals an uninterrupted "
+                        "run's.")
     p.add_argument("--valid", help="validation set (.cfg): errors printed after training")
     p.add_argument("--log", help="per-iteration CSV: iteration, loss, rmse_energy_per_atom_eV, "
                    "rmse_force_eV_A, rmse_stress_GPa")
@@ -94,6 +102,52 @@ def _check_outputs(*paths):
         check_writable(path)
         if Path(path).is_dir():
             raise InputError("the output path is a folder; give a file name", path)
+
+
+def _train_job(args, species) -> dict:
+    """What makes a training's result: recorded in its checkpoints under --auto-resume."""
+    from mtpflow.io.md_files import file_digest
+
+    return {"init_digest": file_digest(args.init), "train_cfg_digest": file_digest(args.train_cfg),
+            "species": None if species is None else ",".join(species),
+            "energy_weight": args.energy_weight, "force_weight": args.force_weight,
+            "stress_weight": args.stress_weight, "weight_scaling": args.weight_scaling,
+            "weight_scaling_forces": args.weight_scaling_forces, "max_iter": args.max_iter,
+            "tolerance": args.tolerance, "seed": args.seed, "init_random": args.init_random,
+            "no_mindist_update": args.no_mindist_update}
+
+
+_JOB_NAMES = {"init_digest": "INIT's contents", "train_cfg_digest": "TRAIN_CFG's contents"}
+
+
+def _own_checkpoint(args, job: dict, say) -> str | None:
+    """--auto-resume: the --checkpoint to resume (written by this job), None when there is none;
+    InputError when it was written with other inputs."""
+    from mtpflow.io.train_files import load_checkpoint
+
+    if not args.checkpoint:
+        raise InputError("--auto-resume needs --checkpoint FILE (the file a rerun of the same "
+                         "command continues from)")
+    if args.resume:
+        raise InputError("give --resume or --auto-resume, not both (--auto-resume resumes from "
+                         f"{args.checkpoint} by itself)")
+    if not Path(args.checkpoint).exists():
+        return None
+    meta = load_checkpoint(args.checkpoint)[3]
+    saved = meta.get("job")
+    if not isinstance(saved, dict):
+        raise InputError("the checkpoint was not written by an --auto-resume training, so it cannot "
+                         "be told apart from another job's; delete it to train afresh, or continue "
+                         "it with --resume", args.checkpoint)
+    diff = [k for k in job if saved.get(k) != job[k]]
+    if diff:
+        what = ", ".join(_JOB_NAMES.get(k, f"--{k.replace('_', '-')} {saved.get(k)} (now {job[k]})")
+                         for k in diff)
+        raise InputError(f"the checkpoint belongs to a training with other inputs ({what} "
+                         "differ); delete it to train afresh with these inputs, or rerun with the "
+                         "inputs that wrote it", args.checkpoint)
+    say(f"resuming this job from its own checkpoint {args.checkpoint}")
+    return args.checkpoint
 
 
 def _check_species(pot, species, path):
@@ -142,6 +196,11 @@ def _train(args, sigterm) -> int:
     species = parse_species(args.species)
     if comm.rank == 0:
         _check_outputs(args.out, args.log, args.checkpoint)
+    say = (lambda msg: print(msg, flush=True)) if comm.rank == 0 else (lambda msg: None)
+    job, resume = None, args.resume
+    if args.auto_resume:
+        job = _train_job(args, species)
+        resume = _own_checkpoint(args, job, say)
     pot = read_mtp(args.init)
     _check_species(pot, species, args.init)
     configs = read_cfg(args.train_cfg)
@@ -161,8 +220,7 @@ def _train(args, sigterm) -> int:
                         seed=args.seed, init_random=args.init_random,
                         mindist_update=not args.no_mindist_update,
                         checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                        resume=args.resume)
-    say = (lambda msg: print(msg, flush=True)) if comm.rank == 0 else (lambda msg: None)
+                        resume=resume, job=job)
     say(f"training on {len(configs)} configurations ({sum(c.n_atoms for c in configs)} atoms), "
         f"{n_species} species, {comm.size} rank(s)")
     trained, summary = train(pot, configs, n_species, opts, comm=comm, log_path=args.log, say=say,
@@ -178,6 +236,9 @@ def _train(args, sigterm) -> int:
                 f"training RMSE: energy {fin[2] * 1e3:.3f} meV/atom, force {fin[3]:.4f} eV/Å, "
                 f"stress {fin[4]:.4f} GPa; {summary['seconds']:.1f} s")
         say(f"wrote {args.out}")
+        if args.auto_resume:  # the job is done: its restart file would only block other inputs
+            Path(args.checkpoint).unlink(missing_ok=True)
+            say(f"removed this job's checkpoint {args.checkpoint} (the training is complete)")
         if valid is not None:
             from mtpflow.train.metrics import compute_errors
 

@@ -94,6 +94,10 @@ class ResumableOutput:
         self.fh.seek(offset)
         return self
 
+    def can_resume(self, offset: int) -> bool:
+        """Whether resume(offset) can continue this output: its .part file holds offset bytes."""
+        return self.part.is_file() and self.part.stat().st_size >= offset
+
     def write(self, text: str):
         self.fh.write(text)
 
@@ -111,6 +115,26 @@ class ResumableOutput:
     def finish(self):
         self.close()
         os.replace(self.part, self.path)
+
+
+def part_path(path) -> Path:
+    """`<path>.part`: where an output (or a restartable job's checkpoint) is kept until it is done."""
+    path = Path(path)
+    return path.with_name(path.name + ".part")
+
+
+def file_exists(path) -> bool:
+    return Path(path).is_file()
+
+
+def remove_file(path) -> None:
+    """Remove `path` if it exists (a stale working file)."""
+    Path(path).unlink(missing_ok=True)
+
+
+def replace_file(src, dst) -> None:
+    """Rename `src` over `dst` (atomic on one file system): a finished working file."""
+    os.replace(src, dst)
 
 
 def format_extxyz_frame(symbols, positions, cell, step: int, time_ps: float) -> str:
@@ -146,7 +170,24 @@ def save_checkpoint(path, arrays: dict, meta: dict) -> None:
     payload = {f"a_{k}": np.asarray(v) for k, v in arrays.items()}
     payload["meta_json"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     with atomic_open(path, "wb") as fh:
-        np.savez(fh, **payload)
+        write_npz_reproducible(fh, payload)
+
+
+def write_npz_reproducible(fh, arrays: dict) -> None:
+    """np.savez's format (an uncompressed zip of .npy members, read by np.load) with a fixed member
+    timestamp, so the same arrays give the same bytes whenever they are written (np.savez stamps
+    each member with the current time)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o600 << 16
+            zf.writestr(info, buf.getvalue())
 
 
 def load_checkpoint(path, fingerprint: str | None = None) -> tuple[dict, dict]:

@@ -326,78 +326,114 @@ class Unwrapper:
 # ----------------------------------------------------------------------------------- reader
 def read_species_trajectory(path, species, *, frame_interval_fs=None, every=1, fmt=None,
                             max_half_box_fraction=0.35) -> SpeciesTrajectory:
-    """Read the unwrapped positions of `species` (element, or LAMMPS type number) from `path`.
+    """Read the unwrapped positions of `species` (element, or LAMMPS type number) from `path`, or
+    from several files read in order as one trajectory (a list: the segments of one run, which
+    must continue each other, see mtpflow.io.trajectory_chain).
 
     Times: `time_ps` of extxyz frames when present (must increase in equal steps); otherwise
     `frame_interval_fs` (the time between stored frames) is required. `every` keeps every k-th
-    frame. A truncated last frame is skipped, and LAMMPS frames a restarted run wrote again are
-    dropped, each with a TrajectoryWarning; any other bad input raises InputError.
+    frame. A truncated last frame (of the last file) is skipped, and LAMMPS frames a restarted run
+    wrote again are dropped, each with a TrajectoryWarning; any other bad input raises InputError.
     """
-    path = str(path)
-    if not os.path.exists(path):
-        raise InputError("trajectory file not found", path)
+    from mtpflow.io.trajectory_chain import Chain
+
+    paths = [str(p) for p in path] if isinstance(path, (list, tuple)) else [str(path)]
+    if not paths:
+        raise InputError("no trajectory file given")
+    for p in paths:
+        if not os.path.exists(p):
+            raise InputError("trajectory file not found", p)
     species = str(species).strip()
     if every < 1:
         raise InputError(f"--every must be >= 1, got {every}")
     if frame_interval_fs is not None and not (np.isfinite(frame_interval_fs) and frame_interval_fs > 0):
         raise InputError(f"--frame-interval-fs must be a finite time > 0 fs, got {frame_interval_fs}")
-    fmt = fmt or detect_format(path)
-    it = {"extxyz": _iter_extxyz, "lammps-dump": _iter_lammps}.get(fmt)
+    formats = [fmt or detect_format(p) for p in paths]
+    if len(set(formats)) > 1:
+        k = formats.index(next(f for f in formats if f != formats[0]))
+        raise InputError(f"is {formats[k]} but {paths[0]} is {formats[0]}; give segments of one "
+                         "format", paths[k])
+    it = {"extxyz": _iter_extxyz, "lammps-dump": _iter_lammps}.get(formats[0])
     if it is None:
-        raise InputError(f"unknown trajectory format {fmt!r} (extxyz or lammps-dump)", path)
-    state: dict = {}
+        raise InputError(f"unknown trajectory format {formats[0]!r} (extxyz or lammps-dump)", paths[0])
+    where = paths[0] if len(paths) == 1 else f"{paths[0]} .. {paths[-1]} ({len(paths)} files)"
+    chain = Chain(paths)
     buf = None
     n_read = n_kept = 0
     times, steps, volumes = [], [], []
     cell0 = None
-    unwrap = Unwrapper(path)
+    unwrap = Unwrapper(paths[0])
     max_cell_change = (0.0, 0)
-    for fr in it(path, species, state):
-        cart = unwrap(fr)
-        if cell0 is None:
-            cell0 = fr.cell.copy()
-        else:
-            change = float(np.abs(fr.cell - cell0).max() / np.abs(cell0).max())
-            if change > max_cell_change[0]:
-                max_cell_change = (change, n_read)
-        if n_read % every == 0:
-            if buf is None:
-                est = (state["n_frames"] if "n_frames" in state else _estimate_frames(path, state))
-                buf = np.empty((est // every + 2, cart.shape[0], 3))
-            if n_kept == buf.shape[0]:
-                buf = np.concatenate([buf, np.empty((buf.shape[0] // 2 + 2,) + buf.shape[1:])])
-            buf[n_kept] = cart
-            times.append(fr.time_ps)
-            steps.append(fr.step)
-            volumes.append(abs(np.linalg.det(fr.cell)))
-            n_kept += 1
-        n_read += 1
-    for note in state.get("notes", []):
-        warnings.warn(f"{path}: {note}", TrajectoryWarning, stacklevel=2)
-    if "truncated" in state:
-        warnings.warn(f"{path}: {state['truncated']}", TrajectoryWarning, stacklevel=2)
+    first_state: dict = {}
+    for fi, p in enumerate(paths):
+        state: dict = {}
+        unwrap.path = p
+        chain.start_file(p)
+        for fr in it(p, species, state):
+            chain.frame(fr)
+            cart = unwrap(fr)
+            if cell0 is None:
+                cell0 = fr.cell.copy()
+            else:
+                change = float(np.abs(fr.cell - cell0).max() / np.abs(cell0).max())
+                if change > max_cell_change[0]:
+                    max_cell_change = (change, n_read)
+            if n_read % every == 0:
+                if buf is None:
+                    est = _estimate_total(paths, state) // every + 2
+                    buf = np.empty((est, cart.shape[0], 3))
+                if n_kept == buf.shape[0]:
+                    buf = np.concatenate([buf, np.empty((buf.shape[0] // 2 + 2,) + buf.shape[1:])])
+                buf[n_kept] = cart
+                times.append(fr.time_ps)
+                steps.append(fr.step)
+                volumes.append(abs(np.linalg.det(fr.cell)))
+                n_kept += 1
+            n_read += 1
+        for note in state.get("notes", []):
+            warnings.warn(f"{p}: {note}", TrajectoryWarning, stacklevel=2)
+        if "truncated" in state:
+            if fi < len(paths) - 1:
+                raise InputError(f"{state['truncated'].replace('; skipped it', '')}: only the last "
+                                 "of several segments may end in a cut frame (a run killed while "
+                                 "writing it); repair this one", p)
+            warnings.warn(f"{p}: {state['truncated']}", TrajectoryWarning, stacklevel=2)
+        chain.end_file(state)
+        first_state = first_state or state
     if n_kept < 2:
         raise InputError(f"needs at least 2 frames after --every {every}; found {n_kept} "
-                         f"(of {n_read} in the file)", path)
+                         f"(of {n_read} in the file{'s' if len(paths) > 1 else ''})", where)
     max_jump = unwrap.max_jump
     if max_jump[0] > max_half_box_fraction:
-        warnings.warn(f"{path}: an ion of {species} moved {max_jump[0]:.2f} box lengths between "
+        warnings.warn(f"{where}: an ion of {species} moved {max_jump[0]:.2f} box lengths between "
                       f"frames {max_jump[1] - 1} and {max_jump[1]}; minimum-image unwrapping may be "
                       "wrong: write unwrapped positions or image flags, or store frames more often",
                       TrajectoryWarning, stacklevel=2)
     cell_changed = max_cell_change[0] > 1e-6
     if cell_changed:
-        warnings.warn(f"{path}: the cell changes between frames (largest relative change "
+        warnings.warn(f"{where}: the cell changes between frames (largest relative change "
                       f"{max_cell_change[0]:.2g} at frame {max_cell_change[1]}); the analysis "
                       "assumes NVT: positions are unwrapped in each frame's cell and the volume "
                       "used for the conductivity is the mean", TrajectoryWarning, stacklevel=2)
-    times_ps, dt_ps = _frame_times(path, times, steps, frame_interval_fs, every)
+    times_ps, dt_ps = _frame_times(where, times, steps, frame_interval_fs, every)
     return SpeciesTrajectory(
         positions=buf[:n_kept], times_ps=times_ps, dt_ps=dt_ps, cell=cell0, species=species,
-        volume_A3=float(np.mean(volumes)), indices=state.get("indices"),
-        composition=state.get("composition", {}), n_atoms=state.get("n_atoms", 0),
-        n_frames_read=n_read, every=every, path=path, format=fmt, unwrap_method=unwrap.method,
-        cell_changed=cell_changed)
+        volume_A3=float(np.mean(volumes)), indices=first_state.get("indices"),
+        composition=first_state.get("composition", {}), n_atoms=first_state.get("n_atoms", 0),
+        n_frames_read=n_read, every=every, path=where, format=formats[0],
+        unwrap_method=unwrap.method, cell_changed=cell_changed)
+
+
+def _estimate_total(paths, state) -> int:
+    """Frames in all files, estimated at the first frame of the first: its frame count (dumps) or
+    size / the first frame's size (extxyz), scaled by the files' total size."""
+    first = state["n_frames"] if "n_frames" in state else _estimate_frames(paths[0], state)
+    if len(paths) == 1:
+        return first
+    if any(p.endswith(".gz") for p in paths):
+        return first * len(paths)
+    size0 = max(1, os.path.getsize(paths[0]))
+    return int(first * sum(os.path.getsize(p) for p in paths) / size0 * 1.02) + 2
 
 
 def _estimate_frames(path, state):

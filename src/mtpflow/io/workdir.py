@@ -71,6 +71,38 @@ def remove_files(folder, names: Iterable[str]) -> list[str]:
     return removed
 
 
+def claim_part(folder, stamp_name: str, job: dict, names: Iterable[str]) -> list[str]:
+    """Make the files `names` in `folder` this job's: when the stamp file `stamp_name` records
+    another job (or is missing while some of the files exist), remove them; then record `job`
+    (JSON) in the stamp. Returns the names removed."""
+    import json
+
+    from mtpflow.io.atomic import atomic_open
+
+    stamp = Path(folder) / stamp_name
+    try:
+        recorded = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        recorded = None
+    removed = [] if recorded == job else remove_files(folder, names)
+    if recorded != job:
+        with atomic_open(stamp) as fh:
+            fh.write(json.dumps(job, sort_keys=True) + "\n")
+    return removed
+
+
+def text_after(path, offset: int) -> str:
+    """The text of `path` after its first `offset` bytes (all of it when it is shorter now: it was
+    written anew; '' when it does not exist)."""
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size >= offset:
+                fh.seek(offset)
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def run_program(argv: Sequence[str], cwd, name: str, output=None, hint: str = "") -> None:
     """Run `argv` in folder `cwd`; its stdout and stderr go to the file `output` (in cwd) or, when
     None, to this process's. Raises ExternalProgramError on a non-zero exit or when it cannot start."""

@@ -1,16 +1,36 @@
-"""LAMMPS input decks for an MD protocol (units metal), restartable after a time limit.
+"""LAMMPS input decks for an MD protocol (units metal), restartable after a time limit, run as one
+job or as a chain of parts (equilibration, production segments).
 
-The deck reads the data file on a fresh start and, when restart files exist, the newer of the two
-alternating restart files instead. Each stage is `run <end> upto start <a> stop <b>` with its own
-fix ID, so after a restart the stages already done are skipped, a temperature ramp resumes at the
-right fraction, and the thermostat state stored in the restart file goes to the right fix. Thermo
-rows go to the log (appended across restarts), frames to a `dump custom` with unwrapped
-coordinates (xu yu zu) appended across restarts; mtpflow.io.md_files.read_lammps_log and
-mtpflow.io.lammps_dump drop the rows and frames a restarted job wrote twice.
+One deck serves every part of a run; three index variables, set on LAMMPS's command line
+(`-var NAME VALUE`, what mtpflow lammps-run passes), say which:
+
+    stop   the global step this part ends at (default: the protocol's last step)
+    part   the prefix of this part's files in the folder: <part>.log, <part>.lammpstrj, its
+           alternating restart files <part>.restart.1.lmp / .2.lmp and its final state
+           <part>.end.restart (default: md)
+    from   the restart file this part continues from, e.g. the previous part's
+           <part>.end.restart (default: none, i.e. start from the data file)
+
+The deck starts from the newer of the part's own restart files when they exist (a rerun after a
+time limit), else from `from`, else from the data file. Each stage is `run <min(b, stop)> upto
+start <a> stop <b>` with its own fix ID, so the stages already done are skipped, a temperature
+ramp resumes at the right fraction, and the thermostat state stored in a restart file goes to the
+right fix. At the stop step, while the stage's fix still exists (its thermostat state is saved
+too), the deck writes <part>.end.restart and prints REACHED_MARKER; at the protocol's last step it
+also prints COMPLETE_MARKER. Thermo rows go to the log and frames to a `dump custom` with
+unwrapped coordinates (xu yu zu), both appended across restarts; mtpflow.io.md_files
+.read_lammps_log and mtpflow.io.lammps_dump drop the rows and frames a restarted job wrote twice.
+A part continued from another writes the row and frame of its start step again (LAMMPS does at
+the start of every run); `mtpflow lammps-outputs --after-step` drops them.
+
+Stochastic thermostats (temp/csvr, langevin) are seeded with seed + 101 + stage + the step the
+fix is defined at, so a restarted or continued part draws new random numbers, never the ones its
+stage started with.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ase import units
@@ -19,23 +39,54 @@ from mtpflow.errors import InputError
 from mtpflow.md.protocol import Protocol
 
 BAR_PER_GPA = units.GPa / units.bar
-# The deck's last line prints this to its log: a log without it is a run stopped early.
+# The deck prints this to its log at the protocol's last step: a log without it stopped early.
 COMPLETE_MARKER = "mtpflow: protocol complete"
+# ... and this at the step a part stops at (REACHED_MARKER.format(stop)).
+REACHED_MARKER = "mtpflow: reached step {}"
+DEFAULT_PART = "md"
+_STOP_LINE = re.compile(r"^variable\s+stop\s+index\s+(\d+)\s*$", re.M)
 # Steps between restart files when neither --restart-every nor the protocol's checkpoint_every is set.
 DEFAULT_RESTART_EVERY = 10000
 
 
 @dataclass
 class DeckFiles:
-    """File names the deck refers to (relative to the folder LAMMPS runs in)."""
+    """File names the deck refers to (relative to the folder LAMMPS runs in); a part's own files
+    are named by part_files(part)."""
 
     deck: str = "in.lammps"
     data: str = "data.lammps"
     potential: str = "potential.almtp"
-    log: str = "md.log"
-    dump: str = "traj.lammpstrj"
-    restart1: str = "restart.1.lmp"
-    restart2: str = "restart.2.lmp"
+
+    @staticmethod
+    def log(part: str = DEFAULT_PART) -> str:
+        return f"{part}.log"
+
+    @staticmethod
+    def dump(part: str = DEFAULT_PART) -> str:
+        return f"{part}.lammpstrj"
+
+    @staticmethod
+    def end_restart(part: str = DEFAULT_PART) -> str:
+        return f"{part}.end.restart"
+
+    @staticmethod
+    def stamp(part: str = DEFAULT_PART) -> str:
+        """What lammps-run records about the job that owns the part's files."""
+        return f"{part}.job"
+
+    @staticmethod
+    def part_files(part: str = DEFAULT_PART) -> list[str]:
+        """Every file a part's runs leave in the folder (its stamp last)."""
+        return [f"{part}.log", f"{part}.lammpstrj", f"{part}.restart.1.lmp", f"{part}.restart.2.lmp",
+                f"{part}.end.restart", f"{part}.job"]
+
+
+def deck_total_steps(text: str) -> int | None:
+    """The protocol's last step, from the deck's `variable stop index N` line (None: a deck of an
+    earlier mtpflow, which has no such line)."""
+    m = _STOP_LINE.search(text)
+    return int(m.group(1)) if m else None
 
 
 def pair_lines(pair_style: str, species, potential: str, override: str | None = None,
@@ -67,6 +118,7 @@ def pair_lines(pair_style: str, species, potential: str, override: str | None = 
 
 def _stage_fix(i: int, stage, seed: int) -> tuple[list[str], list[str]]:
     fid = f"md{i}"
+    rseed = f"$({seed + 101 + i}+step)"  # new random numbers after every restart
     t1, t2 = stage.start_K, stage.end_K
     tdamp = stage.tdamp_fs * 1e-3
     if stage.ensemble == "nve":
@@ -79,11 +131,11 @@ def _stage_fix(i: int, stage, seed: int) -> tuple[list[str], list[str]]:
         return [f"fix             {fid} all nvt temp {t1:g} {t2:g} {tdamp:g}"], [fid]
     if stage.thermostat == "bussi":
         return [f"fix             {fid} all nve",
-                f"fix             {fid}t all temp/csvr {t1:g} {t2:g} {tdamp:g} {seed + 101 + i}"], [fid, f"{fid}t"]
+                f"fix             {fid}t all temp/csvr {t1:g} {t2:g} {tdamp:g} {rseed}"], [fid, f"{fid}t"]
     # langevin: damp is 1/friction
     damp_ps = 1e-3 / stage.friction_per_fs
     return [f"fix             {fid} all nve",
-            f"fix             {fid}t all langevin {t1:g} {t2:g} {damp_ps:g} {seed + 101 + i} zero yes"], \
+            f"fix             {fid}t all langevin {t1:g} {t2:g} {damp_ps:g} {rseed} zero yes"], \
         [fid, f"{fid}t"]
 
 
@@ -95,26 +147,35 @@ def make_deck(protocol: Protocol, species, masses, files: DeckFiles, pair_style:
     p = protocol
     restart_every = restart_every or p.checkpoint_every or DEFAULT_RESTART_EVERY
     t0 = p.start_temperature_K()
+    total = p.total_steps
     lines = [
         f"# mtpflow LAMMPS deck{': ' + title if title else ''}",
         "# stages: " + "; ".join(f"{s.name} {s.ensemble} {s.n_steps} steps" for s in p.stages),
         "# run: srun <lmp> -in in.lammps   (continues from the newer restart file when one exists)",
+        "#   a part of the run: ... -var stop N -var part NAME [-var from PREVIOUS.end.restart]",
         "",
-        f"log             {files.log} append",
+        f"variable        stop index {total}",
+        f"variable        part index {DEFAULT_PART}",
+        "variable        from index none",
+        "log             ${part}.log append",
         "units           metal",
         "atom_style      atomic",
         "boundary        p p p",
         "",
-        "# -- fresh start or restart: find the newer of the two alternating restart files",
+        "# -- start: the newer of this part's restart files, else the file it continues, else data",
         "variable        s1 equal -1",
         "variable        s2 equal -1",
-        f'if "$(is_file({files.restart1}))" then "read_restart {files.restart1}" "variable s1 equal $(step)" "clear"',
-        f'if "$(is_file({files.restart2}))" then "read_restart {files.restart2}" "variable s2 equal $(step)" "clear"',
+        "variable        has1 equal is_file(${part}.restart.1.lmp)",
+        "variable        has2 equal is_file(${part}.restart.2.lmp)",
+        "variable        hasfrom equal is_file(${from})",
+        'if "${has1}" then "read_restart ${part}.restart.1.lmp" "variable s1 equal $(step)" "clear"',
+        'if "${has2}" then "read_restart ${part}.restart.2.lmp" "variable s2 equal $(step)" "clear"',
         "units           metal",
         "atom_style      atomic",
         "boundary        p p p",
-        f'if "${{s1}} >= 0 && ${{s1}} >= ${{s2}}" then "read_restart {files.restart1}" "variable restarted equal 1" &',
-        f'  elif "${{s2}} >= 0" "read_restart {files.restart2}" "variable restarted equal 1" &',
+        'if "${s1} >= 0 && ${s1} >= ${s2}" then "read_restart ${part}.restart.1.lmp" "variable restarted equal 1" &',
+        '  elif "${s2} >= 0" "read_restart ${part}.restart.2.lmp" "variable restarted equal 1" &',
+        '  elif "${hasfrom}" "read_restart ${from}" "variable restarted equal 1" &',
         f'  else "read_data {files.data}" "variable restarted equal 0"',
         "",
     ]
@@ -131,16 +192,20 @@ def make_deck(protocol: Protocol, species, masses, files: DeckFiles, pair_style:
         "thermo_style    custom step time temp pe ke etotal press vol density",
         "thermo_modify   flush yes lost error",
         f"thermo          {p.thermo_every}",
-        f"restart         {restart_every} {files.restart1} {files.restart2}",
-        f"dump            traj all custom {p.traj_every} {files.dump} id type xu yu zu",
+        f"restart         {restart_every} ${{part}}.restart.1.lmp ${{part}}.restart.2.lmp",
+        f"dump            traj all custom {p.traj_every} ${{part}}.lammpstrj id type xu yu zu",
         "dump_modify     traj sort id",
         'if "${restarted} == 1" then "dump_modify traj append yes"',
         "# blow-up protection: stop when the temperature runs away",
         "variable        tnow equal temp",
         f"fix             blowup all halt {p.blowup.check_every} v_tnow > {p.max_temperature_K():g} error hard message yes",
         "variable        now equal step",
+        "variable        saved equal 0",
         "",
     ]
+    # the final state is written while the stage's fix exists, so its thermostat state is saved
+    save = ('if "${now} == ${stop} && ${saved} == 0" then "write_restart ${part}.end.restart" '
+            '"variable saved equal 1"')
     for i, ((a, b), stage) in enumerate(zip(p.stage_bounds(), p.stages)):
         if stage.n_steps == 0:
             continue
@@ -148,8 +213,11 @@ def make_deck(protocol: Protocol, species, masses, files: DeckFiles, pair_style:
         desc = (f"{stage.start_K:g} -> {stage.end_K:g} K" if stage.start_K is not None else "NVE")
         lines += [f"# -- stage {i}: {stage.name}, {stage.ensemble}, {desc}, steps {a} .. {b}"]
         lines += fix_lines
-        lines += [f'if "${{now}} < {b}" then "run {b} upto start {a} stop {b}"']
+        lines += [f'if "${{now}} < {b} && ${{now}} < ${{stop}}" then '
+                  f'"run $(ternary({b}<v_stop,{b},v_stop)) upto start {a} stop {b}"', save]
         lines += [f"unfix           {fid}" for fid in reversed(ids)]
         lines += [""]
-    lines += [f'print "{COMPLETE_MARKER}"', ""]
+    lines += [save,
+              'if "${now} == ${stop}" then "print \'' + REACHED_MARKER.format("${stop}") + '\'"',
+              f'if "${{now}} == {total}" then "print \'{COMPLETE_MARKER}\'"', ""]
     return "\n".join(lines)

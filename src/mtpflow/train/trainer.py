@@ -42,6 +42,7 @@ class TrainOptions:
     checkpoint: str | None = None
     checkpoint_every: int = 50
     resume: str | None = None
+    job: dict | None = None  # recorded in every checkpoint (`train --auto-resume`: whose job it is)
     rescale_at_end: bool = True  # re-choose `scaling` (and re-solve the linear part) at the end
 
 
@@ -188,6 +189,9 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
     lossf = ProjectedLoss(LossFunction(pot, data, comm), data, comm)
     lossf = Preconditioned(lossf, whitening(pot, data, comm), pot.radial_coeffs.shape)
     progress = Progress(comm, log_path, opts.max_iter, rows)
+    ck_meta = {"training_set_hash": data_hash, "loss_weights": asdict(opts.weights)}
+    if opts.job is not None:
+        ck_meta["job"] = opts.job
     if resume_state is None:
         x = lossf.from_coeffs(pot.radial_coeffs.reshape(-1))
         f, g, rmse = lossf(x)
@@ -209,8 +213,13 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
 
     t0 = time.perf_counter()
     stop_reason = "max_iter"
+    # a checkpoint written at the iteration where the run converged (periodic, then killed) ends
+    # the run there, as the uninterrupted run ended
+    resumed_converged = resume_state is not None and converged(state, opts.tolerance)
+    if resumed_converged:
+        stop_reason = "tolerance"
     try:
-        while state.iteration < opts.max_iter:
+        while state.iteration < opts.max_iter and not resumed_converged:
             if not bfgs_iteration(fun, state):
                 stop_reason = "line search found no decrease"
                 break
@@ -223,7 +232,7 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
             if opts.checkpoint and opts.checkpoint_every > 0 and \
                     state.iteration % opts.checkpoint_every == 0 and comm.rank == 0:
                 save_checkpoint(opts.checkpoint, pot, state, progress.rows,
-                                {"training_set_hash": data_hash, "loss_weights": asdict(opts.weights)})
+                                ck_meta)
             if converged(state, opts.tolerance):
                 stop_reason = "tolerance"
                 break
@@ -232,17 +241,18 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
                 _set_state_params(pot, state, lossf)
                 if opts.checkpoint and comm.rank == 0:
                     save_checkpoint(opts.checkpoint, pot, state, progress.rows,
-                                    {"training_set_hash": data_hash,
-                                     "loss_weights": asdict(opts.weights)})
+                                    ck_meta)
                 comm.barrier()
-                raise Stopped(reason, f"iteration {state.iteration}", opts.checkpoint)
+                raise Stopped(reason, f"iteration {state.iteration}", opts.checkpoint,
+                              resume_hint="to continue, run the same command again (--auto-resume "
+                                          "continues from it)" if opts.job is not None else None)
     finally:
         progress.close()
     comm.barrier()
     _set_state_params(pot, state, lossf)
     if opts.checkpoint and comm.rank == 0:
         save_checkpoint(opts.checkpoint, pot, state, progress.rows,
-                        {"training_set_hash": data_hash, "loss_weights": asdict(opts.weights)})
+                        ck_meta)
     if opts.rescale_at_end and state.iteration > 0:
         # as MLIP-3 after its BFGS: scaling re-chosen, linear part re-solved (same predictions)
         summary["scaling"] = fit_linear(pot, data, comm, rescale=True)["scaling"]

@@ -21,7 +21,8 @@ def register(sub) -> None:
         "1e-3 (p+1) T_mu; --init-random for MLIP's seeded random start), min_dist set to 0.99 x "
         "the smallest distance in the set, the radial scaling chosen and the linear coefficients "
         "solved exactly; then BFGS over the radial coefficients with the linear ones re-solved "
-        "at every step. "
+        "at every step. A trained potential (as INIT, or --init-from with a template) is "
+        "continued from its coefficients (a warm start). "
         "Run under `mpiexec -n R` to split configurations over R ranks (same result).")
     p.add_argument("init", help="initial potential: MLIP template (.almtp/.mtp) or trained potential")
     p.add_argument("train_cfg", help="training set (MLIP .cfg; energies eV, forces eV/Å, PlusStress eV)")
@@ -49,6 +50,14 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", help="checkpoint file (.npz) written atomically")
     p.add_argument("--checkpoint-every", type=int, default=50, help="iterations between checkpoints (count)")
     p.add_argument("--resume", help="continue from this checkpoint (.npz)")
+    p.add_argument("--init-from", metavar="TRAINED",
+                   help="warm start: continue from this trained potential's coefficients (radial, "
+                   "species, moment, scaling and min/max_dist as in the file; its basis must be "
+                   "the template's, else an error: for a higher level use `init-mtp --level L "
+                   "--from TRAINED`). Log row 0 is that potential's loss on this set; from "
+                   "iteration 1 the linear coefficients are re-solved on this set; 0 iterations "
+                   "(or no step that lowers the loss) write its coefficients unchanged. With "
+                   "--resume the checkpoint's coefficients are used")
     p.add_argument("--valid", help="validation set (.cfg): errors printed after training")
     p.add_argument("--log", help="per-iteration CSV: iteration, loss, rmse_energy_per_atom_eV, "
                    "rmse_force_eV_A, rmse_stress_GPa")
@@ -122,7 +131,11 @@ def cmd_train(args) -> int:
     if comm.rank == 0:
         _check_outputs(args.out, args.log, args.checkpoint)
     pot = read_mtp(args.init)
-    _check_species(pot, species, args.init)
+    if args.init_from:
+        from mtpflow.mtp.upgrade import continue_from
+
+        pot = continue_from(pot, read_mtp(args.init_from), args.init, args.init_from)
+    _check_species(pot, species, args.init_from or args.init)
     configs = read_cfg(args.train_cfg)
     if not configs:
         raise InputError("no configurations: the training file is empty", args.train_cfg)

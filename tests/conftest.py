@@ -131,3 +131,47 @@ def numba_threads(n: int):
         yield
     finally:
         numba.set_num_threads(before)
+
+
+def sigterm_when(proc, ready, timeout_s: float = 300.0, pid=None):
+    """Send SIGTERM to the subprocess `proc` (stdout/stderr piped, text), or to the process whose
+    id pid() returns, as soon as ready() is true, then wait for `proc`; returns (exit status,
+    stdout, stderr). Fails the calling test if `proc` ends before ready() or takes longer than
+    timeout_s."""
+    import os
+    import signal
+    import time
+
+    t0 = time.monotonic()
+    while not ready():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the process ended (status {proc.returncode}) before it was signalled:\n"
+                        f"{out}\n{err}")
+        if time.monotonic() - t0 > timeout_s:
+            proc.kill()
+            pytest.fail("the process did not get ready in time")
+        time.sleep(0.01)
+    if pid is None:
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.kill(pid(), signal.SIGTERM)
+    out, err = proc.communicate(timeout=timeout_s)
+    return proc.returncode, out, err
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """Process ids of all descendants of `pid` (Linux /proc); [] where /proc lacks the lists."""
+    import glob
+
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for path in glob.glob(f"/proc/{p}/task/*/children"):
+            try:
+                kids = [int(x) for x in open(path).read().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found

@@ -22,3 +22,21 @@ class InputError(MtpflowError):
 
 class ExternalProgramError(MtpflowError):
     """An external program (VASP, LAMMPS) failed or stopped early; names where its output is."""
+
+
+class Stopped(MtpflowError):
+    """A run stopped early on request (SIGTERM, or a hook's stop) at a safe point, after writing
+    its checkpoint if it had a checkpoint file. `at` says where ("step 120", "iteration 37");
+    `partial` names unfinished outputs that were left under names that do not look complete."""
+
+    def __init__(self, reason: str, at: str, checkpoint=None, partial=()):
+        self.reason, self.at = reason, at
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self.partial = [str(p) for p in partial]
+        if self.checkpoint:
+            saved = (f"checkpoint written to {self.checkpoint}; to continue, run the same command "
+                     f"with --resume {self.checkpoint}")
+        else:
+            saved = "nothing was saved to resume from (no --checkpoint FILE was given)"
+        left = f"; unfinished outputs left as {', '.join(self.partial)}" if self.partial else ""
+        super().__init__(f"stopped by {reason} at {at}; {saved}{left}")

@@ -10,7 +10,7 @@ from mtpflow.cli import main as cli_main
 from mtpflow.errors import InputError
 from mtpflow.io.md_files import THERMO_COLUMNS
 
-from ..conftest import shared_path
+from ..conftest import shared_path, sigterm_when
 
 
 def _mtp():
@@ -168,3 +168,69 @@ def test_bad_inputs_are_clear(tmp_path, pot, start, capsys):
         _run(["md", pot, start, "--species", "Li,Cl,Al", "--protocol", "x.yaml", *one, *out])
     with pytest.raises(InputError, match="--species names 2"):
         _run(["md", pot, start, "--species", "Li,Cl", *one, *out])
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_resume_equals_uninterrupted(tmp_path, pot, start):
+    """SIGTERM (as SLURM sends at a time limit) during `mtpflow md`: the current step ends, a
+    checkpoint is written, one message names it and how to resume, exit status 143, only .part
+    outputs are left; --resume then gives byte-identical outputs to an uninterrupted run."""
+    import subprocess
+    import sys
+
+    from mtpflow.io.md_files import load_checkpoint
+
+    run = ["md", pot, start, "--species", "Li,Cl,Al", "--ensemble", "nvt", "--temperature-K", "700",
+           "--steps", "3000", "--thermo-every", "7", "--traj-every", "50", "--seed", "3",
+           "--threads", "1"]
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    out_ref = ["--traj", str(ref / "t.extxyz"), "--thermo", str(ref / "t.csv")]
+    out_cut = ["--traj", str(cut / "t.extxyz"), "--thermo", str(cut / "t.csv")]
+    ck = cut / "ck.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "mtpflow.cli", *run, *out_cut, "--checkpoint",
+                             str(ck), "--checkpoint-every", "100"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rc, out, err = sigterm_when(proc, ck.exists)  # the first periodic checkpoint: step 100
+    assert rc == 143, err
+    assert "Traceback" not in err
+    msg = err.strip().splitlines()[-1]
+    step = load_checkpoint(ck)[1]["step"]
+    assert 100 <= step < 3000
+    assert msg.startswith(f"mtpflow md: stopped by SIGTERM at step {step} ")
+    assert f"checkpoint written to {ck}" in msg and f"--resume {ck}" in msg
+    assert not (cut / "t.csv").exists() and not (cut / "t.extxyz").exists()
+    assert (cut / "t.csv.part").exists() and (cut / "t.extxyz.part").exists()
+    assert cli_main([*run, *out_cut, "--checkpoint", str(ck), "--resume", str(ck)]) == 0
+    assert cli_main([*run, *out_ref]) == 0
+    assert (cut / "t.csv").read_bytes() == (ref / "t.csv").read_bytes()
+    assert (cut / "t.extxyz").read_bytes() == (ref / "t.extxyz").read_bytes()
+    assert not (cut / "t.csv.part").exists()
+
+
+def test_sigterm_without_checkpoint_says_nothing_was_saved(tmp_path, pot, start, capsys,
+                                                           monkeypatch):
+    """The CLI's stop path, driven in-process by a real SIGTERM that the process sends itself
+    while writing the thermo row of step 10."""
+    import os
+    import signal
+
+    from mtpflow.io import md_files
+
+    inner, sent = md_files.format_thermo_row, []
+
+    def signalling(step, *a):
+        if step > 0 and not sent:
+            sent.append(step)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return inner(step, *a)
+
+    monkeypatch.setattr(md_files, "format_thermo_row", signalling)
+    before = signal.getsignal(signal.SIGTERM)
+    rc = cli_main(["md", pot, start, "--species", "Li,Cl,Al", "--ensemble", "nvt",
+                   "--temperature-K", "600", "--steps", "50", "--thermo-every", "10",
+                   "--traj", str(tmp_path / "t.extxyz"), "--thermo", str(tmp_path / "t.csv")])
+    err = capsys.readouterr().err
+    assert rc == 143 and sent == [10]
+    assert "stopped by SIGTERM at step 10 " in err and "nothing was saved to resume from" in err
+    assert not (tmp_path / "t.csv").exists() and (tmp_path / "t.csv.part").exists()
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is removed again

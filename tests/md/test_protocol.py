@@ -85,3 +85,26 @@ def test_single_stage():
     assert p.initial_temperature_K == 300 and p.seed == 3 and p.timestep_fs == 0.5
     with pytest.raises(InputError, match="temperature_K is required"):
         single_stage_protocol("nvt", None, 100)
+    assert single_stage_protocol("nve", None, 10).initial_temperature_K == 0.0  # at rest
+    npt = single_stage_protocol("npt", 500.0, 10, pressure_GPa=0.5).stages[0]
+    assert (npt.ensemble, npt.start_K, npt.pressure_GPa) == ("npt", 500.0, 0.5)
+    assert single_stage_protocol("nvt", 500.0, 10, pressure_GPa=0.5).stages[0].pressure_GPa == 0.0
+
+
+@pytest.mark.parametrize("flags, expect", [
+    (["--ensemble", "npt", "--temperature-K", "500", "--steps", "10", "--pressure-GPa", "0.5",
+      "--timestep-fs", "2"], (("npt", 500.0, 10), dict(timestep_fs=2.0, pressure_GPa=0.5))),
+    (["--ensemble", "nve", "--steps", "7"], (("nve", None, 7), {})),
+    (["--ensemble", "nvt", "--temperature-K", "300", "--steps", "5", "--seed", "4",
+      "--traj-every", "3"], (("nvt", 300.0, 5), dict(seed=4, traj_every=3))),
+])
+def test_cli_one_stage_flags_build_single_stage_protocol(flags, expect):
+    """`mtpflow md`'s one-stage flags give exactly single_stage_protocol's protocol."""
+    from mtpflow.cli import build_parser
+    from mtpflow.commands.md import _protocol
+
+    args = build_parser().parse_args(["md", "pot.mtp", "start.extxyz", *flags, "--traj", "t.extxyz",
+                                      "--thermo", "t.csv"])
+    (ensemble, temperature, steps), kw = expect
+    assert _protocol(args).to_dict() == single_stage_protocol(ensemble, temperature, steps,
+                                                              **kw).to_dict()

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from ase.calculators.calculator import Calculator, all_changes
 
-from mtpflow.errors import InputError
+from mtpflow.errors import InputError, Stopped
 from mtpflow.io.md_files import THERMO_COLUMNS, load_checkpoint
 from mtpflow.md.protocol import protocol_from_dict
-from mtpflow.md.runner import BlowUpError, last_good_path, run_protocol
+from mtpflow.md.runner import BlowUpError, StepHook, last_good_path, run_protocol
 
 from .conftest import FastLJ, small_lialcl4
 
@@ -69,6 +69,37 @@ def test_resume_equals_uninterrupted(tmp_path, name):
     assert (cut / "t.csv").read_text() == (ref / "t.csv").read_text()
     assert (cut / "t.extxyz").read_text() == (ref / "t.extxyz").read_text()
     assert load_checkpoint(ck)[1]["step"] == 120
+
+
+@pytest.mark.parametrize("name", ["npt-quench", "nhc-quench"])
+def test_hook_stop_checkpoints_and_resume_equals_uninterrupted(tmp_path, name):
+    """A StepHook runs every `every` steps and can stop the run: checkpoint at that step, outputs
+    left as .part, Stopped raised; the resumed run equals the uninterrupted one."""
+    proto = _protocol(STAGES[name], checkpoint_every=0)
+    run_protocol(small_lialcl4(8), FastLJ(), proto, tmp_path / "a.extxyz", tmp_path / "a.csv")
+    calls = []
+
+    def hook(step, atoms):
+        calls.append(step)
+        assert atoms.calc.results["energy"] is not None
+        return "a planted stop" if step == 90 else None
+
+    ck = tmp_path / "ck.npz"
+    with pytest.raises(Stopped) as exc:
+        run_protocol(small_lialcl4(8), FastLJ(), proto, tmp_path / "b.extxyz", tmp_path / "b.csv",
+                     checkpoint_path=ck, hooks=[StepHook(15, hook)])
+    assert calls == [15, 30, 45, 60, 75, 90]
+    assert str(exc.value).startswith("stopped by a planted stop at step 90 ")
+    assert exc.value.checkpoint == str(ck) and f"--resume {ck}" in str(exc.value)
+    assert load_checkpoint(ck)[1]["step"] == 90
+    assert not (tmp_path / "b.csv").exists() and (tmp_path / "b.csv.part").exists()
+    run_protocol(small_lialcl4(8), FastLJ(), proto, tmp_path / "b.extxyz", tmp_path / "b.csv",
+                 checkpoint_path=ck, resume_path=ck)
+    assert (tmp_path / "b.csv").read_text() == (tmp_path / "a.csv").read_text()
+    assert (tmp_path / "b.extxyz").read_text() == (tmp_path / "a.extxyz").read_text()
+    with pytest.raises(Stopped, match="nothing was saved"):  # no checkpoint path
+        run_protocol(small_lialcl4(8), FastLJ(), proto, tmp_path / "c.extxyz", tmp_path / "c.csv",
+                     hooks=[StepHook(1, lambda step, atoms: "x" if step == 3 else None)])
 
 
 def test_outputs_unwrapped_and_columns(tmp_path):

@@ -86,3 +86,36 @@ def _no_species(pot):
     p = pot.copy()
     p.species = None
     return p
+
+
+def test_check_state_answers_as_ase():
+    """The fast paths of check_state give ASE's compare_atoms answer in every case."""
+    from ase.calculators.calculator import compare_atoms
+
+    pot = random_potential(8, seed=37)
+    cfg = medium_triclinic(n=12, seed=38)
+    atoms = _atoms(cfg)
+    atoms.positions[5, 2] = 1e-16  # so that a change below tol (1e-15) can be represented
+    atoms.calc = calc = MTPCalculator(pot)
+    atoms.get_forces()
+
+    def variants():
+        yield "same", atoms.copy()
+        a = atoms.copy(); a.positions[3, 1] += 0.01; yield "moved", a
+        a = atoms.copy(); a.positions[5, 2] = 6e-16; yield "below tol", a
+        a = atoms.copy(); a.positions[0, 0] = np.nan; yield "nan", a
+        a = atoms.copy(); a.numbers[0] = 3 if a.numbers[0] != 3 else 17; yield "numbers", a
+        a = atoms.copy(); a.cell[0, 0] += 0.1; yield "cell", a
+        a = atoms.copy(); a.positions[2] += 0.1; a.cell[1, 1] += 0.1; yield "both", a
+        a = atoms.copy(); a.pbc = [True, True, False]; yield "pbc", a
+        a = atoms.copy(); a.set_initial_charges(np.ones(len(a))); yield "charges", a
+        a = atoms.copy(); a.set_momenta(np.ones((len(a), 3))); yield "momenta only", a
+
+    seen = {}
+    for name, other in variants():
+        got = calc.check_state(other)
+        want = compare_atoms(calc.atoms, other, tol=1e-15)
+        assert sorted(got) == sorted(want), name
+        seen[name] = sorted(got)
+    assert seen["same"] == [] and seen["moved"] == ["positions"] and seen["below tol"] == []
+    assert seen["momenta only"] == [] and "cell" in seen["both"]

@@ -13,7 +13,7 @@ import pytest
 from mtpflow.cli import main
 from mtpflow.io.cfg import read_cfg, write_cfg
 from mtpflow.io.mtp import read_mtp, write_mtp
-from tests.conftest import shared_path
+from tests.conftest import descendant_pids, shared_path, sigterm_when
 from tests.train.synth import (label_with, label_with_reference, random_configs, random_potential,
                                template)
 
@@ -221,3 +221,84 @@ def test_two_ranks_equal_one_rank(files, tmp_path):
         outs[n] = read_mtp(out).get_params()
     np.testing.assert_allclose(outs[2], outs[1], rtol=0, atol=1e-10 * np.abs(outs[1]).max())
     assert np.array_equal(outs[2], outs[1])  # the reductions are order-fixed: bit-identical
+
+
+def _log_rows(path, n):
+    def ready():
+        try:
+            return len(path.read_text().splitlines()) > n
+        except OSError:
+            return False
+    return ready
+
+
+SIGTERM_RUN = ["--species", "Li,Cl,Al", "--max-iter", "300", "--tolerance", "0"]
+
+
+def _check_stopped(rc, err, ck, out, log):
+    """Exit 143, one message naming the checkpoint and --resume, no output that looks finished."""
+    from mtpflow.io.train_files import load_checkpoint
+
+    assert rc == 143, err
+    assert "Traceback" not in err
+    msg = err.strip().splitlines()[-1]
+    iteration = load_checkpoint(ck)[1].iteration
+    assert 9 <= iteration < 300  # the log showed iterations 0..9 when the signal was sent
+    assert msg.startswith(f"mtpflow train: stopped by SIGTERM at iteration {iteration}; ")
+    assert f"checkpoint written to {ck}" in msg and f"--resume {ck}" in msg
+    assert f"removed the partial log {log}" in msg
+    assert not out.exists() and not log.exists()
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_resume_equals_uninterrupted(files, tmp_path):
+    """SIGTERM during `mtpflow train`: the current iteration ends, the checkpoint is written, the
+    partial log removed, exit 143; --resume gives the uninterrupted run's files byte for byte."""
+    data = [str(files / "init.mtp"), str(files / "train.cfg")]
+    out, log, ck = tmp_path / "cut.mtp", tmp_path / "cut.csv", tmp_path / "ck.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "mtpflow.cli", "train", *data, *SIGTERM_RUN,
+                             "--out", str(out), "--log", str(log), "--checkpoint", str(ck)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rc, _, err = sigterm_when(proc, _log_rows(log, 10))
+    _check_stopped(rc, err, ck, out, log)
+    assert main(["train", *data, *SIGTERM_RUN, "--out", str(out), "--log", str(log),
+                 "--checkpoint", str(ck), "--resume", str(ck)]) == 0
+    ref, ref_log = tmp_path / "ref.mtp", tmp_path / "ref.csv"
+    assert main(["train", *data, *SIGTERM_RUN, "--out", str(ref), "--log", str(ref_log)]) == 0
+    assert out.read_bytes() == ref.read_bytes()
+    assert log.read_bytes() == ref_log.read_bytes()
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_sigterm_to_one_of_two_ranks(files, tmp_path):
+    """Under `mpiexec -n 2`, SIGTERM reaching only one rank stops both after the same iteration
+    (the decision is collective); rank 0 writes the checkpoint; resuming on 2 ranks gives the
+    uninterrupted (1-rank) result byte for byte."""
+    from mpi4py import MPI  # noqa: F401  (the mpich wheel provides mpiexec)
+
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if not os.path.exists(mpiexec):
+        pytest.skip("mpiexec not found next to the Python interpreter")
+    data = [str(files / "init.mtp"), str(files / "train.cfg")]
+    out, log, ck = tmp_path / "cut.mtp", tmp_path / "cut.csv", tmp_path / "ck.npz"
+    cmd = [mpiexec, "-n", "2", sys.executable, "-m", "mtpflow.cli", "train", *data, *SIGTERM_RUN,
+           "--out", str(out), "--log", str(log), "--checkpoint", str(ck)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def one_rank():
+        ranks = [p for p in descendant_pids(proc.pid)
+                 if b"mtpflow.cli" in open(f"/proc/{p}/cmdline", "rb").read()]
+        if len(ranks) != 2:
+            proc.kill()
+            pytest.skip(f"cannot find the 2 rank processes under /proc (found {ranks})")
+        return max(ranks)
+
+    rc, _, err = sigterm_when(proc, _log_rows(log, 10), pid=one_rank)
+    _check_stopped(rc, err, ck, out, log)
+    res = subprocess.run([*cmd, "--resume", str(ck)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    ref, ref_log = tmp_path / "ref.mtp", tmp_path / "ref.csv"
+    assert main(["train", *data, *SIGTERM_RUN, "--out", str(ref), "--log", str(ref_log)]) == 0
+    assert out.read_bytes() == ref.read_bytes()
+    assert log.read_bytes() == ref_log.read_bytes()

@@ -53,8 +53,10 @@ def _add_common(p, verb: str) -> None:
 
 
 def _protocol(args):
+    """The protocol file, or the one stage of --ensemble/--temperature-K/--steps; then the
+    overrides --seed, --traj-every, --thermo-every."""
     from mtpflow.io.md_files import read_protocol
-    from mtpflow.md.protocol import protocol_from_dict
+    from mtpflow.md.protocol import single_stage_protocol
 
     single = [args.ensemble, args.temperature_K, args.steps]
     if args.protocol:
@@ -65,15 +67,8 @@ def _protocol(args):
     else:
         if args.ensemble is None or args.steps is None:
             raise InputError("give --protocol FILE, or --ensemble and --steps (and --temperature-K)")
-        stage = {"type": "production", "ensemble": args.ensemble, "steps": args.steps}
-        d = {"timestep_fs": args.timestep_fs, "stages": [stage]}
-        if args.ensemble == "nve":
-            d["initial_temperature_K"] = args.temperature_K or 0.0
-        else:
-            stage["temperature_K"] = args.temperature_K
-        if args.ensemble == "npt":
-            stage["pressure_GPa"] = args.pressure_GPa
-        proto = protocol_from_dict(d)
+        proto = single_stage_protocol(args.ensemble, args.temperature_K, args.steps,
+                                      args.timestep_fs, pressure_GPa=args.pressure_GPa)
     for key in ("seed", "traj_every", "thermo_every"):
         v = getattr(args, key, None)
         if v is not None:
@@ -142,8 +137,20 @@ def _check_distinct(atoms, path) -> None:
 
 
 def run_md(args) -> int:
+    from mtpflow.errors import Stopped
+    from mtpflow.sigterm import EXIT_STATUS, SigtermGuard
+
+    with SigtermGuard() as sigterm:
+        try:
+            return _run_md(args, sigterm)
+        except Stopped as exc:
+            print(f"mtpflow md: {exc}", file=sys.stderr)
+            return EXIT_STATUS
+
+
+def _run_md(args, sigterm) -> int:
     from mtpflow.io.md_files import file_digest
-    from mtpflow.md.runner import run_protocol
+    from mtpflow.md.runner import StepHook, run_protocol
 
     pot, species, atoms = _load(args)
     if not pot.is_trained:
@@ -173,7 +180,8 @@ def run_md(args) -> int:
         f"({proto.total_steps * proto.timestep_fs * 1e-6:.4g} ns)")
     res = run_protocol(atoms, calc, proto, args.traj, args.thermo, checkpoint_path=ckpt,
                        resume_path=args.resume, min_dist_A=pot.min_dist,
-                       potential_digest=file_digest(args.potential), log=log)
+                       potential_digest=file_digest(args.potential), log=log,
+                       hooks=[StepHook(1, lambda step, atoms: sigterm.reason)])
     print(f"mtpflow md: {res.steps_run} steps in {res.wall_s:.1f} s ({res.ns_per_day:.3f} ns/day); "
           f"final T = {res.final_temperature_K:.1f} K; wrote {args.traj}, {args.thermo}"
           + (f", {ckpt}" if ckpt else ""))
@@ -343,7 +351,9 @@ def register(subparsers) -> None:
         "with unwrapped positions (info: step, time_ps) and a thermo CSV (step,time_ps,temperature_K,"
         "potential_energy_eV,kinetic_energy_eV,total_energy_eV,pressure_GPa,volume_A3); outputs are "
         "<name>.part until the run ends. Stops with a clear message and <traj>.last_good.extxyz when "
-        "atoms come closer than the potential's min_dist minus a margin, T runs away, or NaN appears.")
+        "atoms come closer than the potential's min_dist minus a margin, T runs away, or NaN appears. "
+        "On SIGTERM (SLURM's time limit, scancel) it finishes the current step, writes the "
+        "--checkpoint, says how to --resume and exits with status 143.")
     _add_common(p, "md")
     p.add_argument("--traj", required=True, help="trajectory output (.extxyz)")
     p.add_argument("--thermo", required=True, help="thermo CSV output")

@@ -23,7 +23,9 @@ def register(sub) -> None:
         "solved exactly; then BFGS over the radial coefficients with the linear ones re-solved "
         "at every step. A trained potential (as INIT, or --init-from with a template) is "
         "continued from its coefficients (a warm start). "
-        "Run under `mpiexec -n R` to split configurations over R ranks (same result).")
+        "Run under `mpiexec -n R` to split configurations over R ranks (same result). "
+        "On SIGTERM (SLURM's time limit, scancel) it finishes the current iteration, writes the "
+        "--checkpoint, removes the partial --log, says how to --resume and exits with status 143.")
     p.add_argument("init", help="initial potential: MLIP template (.almtp/.mtp) or trained potential")
     p.add_argument("train_cfg", help="training set (MLIP .cfg; energies eV, forces eV/Å, PlusStress eV)")
     p.add_argument("--out", required=True, help="trained potential to write (.mtp/.almtp, MLIP format)")
@@ -110,6 +112,25 @@ def _check_species(pot, species, path):
 
 
 def cmd_train(args) -> int:
+    from mtpflow.errors import Stopped
+    from mtpflow.sigterm import EXIT_STATUS, SigtermGuard
+    from mtpflow.train import parallel
+
+    with SigtermGuard() as sigterm:
+        try:
+            return _train(args, sigterm)
+        except Stopped as exc:
+            if parallel.get_comm().rank == 0:
+                note = ""
+                if args.log and Path(args.log).exists():  # a partial log must not look finished
+                    Path(args.log).unlink()
+                    note = (f"; removed the partial log {args.log}"
+                            + (" (the checkpoint keeps its rows)" if exc.checkpoint else ""))
+                print(f"mtpflow train: {exc}{note}", file=sys.stderr, flush=True)
+            return EXIT_STATUS
+
+
+def _train(args, sigterm) -> int:
     from mtpflow.io.cfg import read_cfg
     from mtpflow.io.mtp import read_mtp, write_mtp
     from mtpflow.train import parallel
@@ -158,7 +179,7 @@ def cmd_train(args) -> int:
     say(f"training on {len(configs)} configurations ({sum(c.n_atoms for c in configs)} atoms), "
         f"{n_species} species, {comm.size} rank(s)")
     trained, summary = train(pot, configs, n_species, opts, comm=comm, log_path=args.log, say=say,
-                             train_path=args.train_cfg)
+                             train_path=args.train_cfg, should_stop=lambda: sigterm.reason)
     if species is not None:
         trained.species = species
     if comm.rank == 0:

@@ -273,14 +273,18 @@ def protocol_from_dict(d, path=None) -> Protocol:
 
 
 def single_stage_protocol(ensemble: str, temperature_K: float | None, steps: int,
-                          timestep_fs: float = 1.0, **top) -> Protocol:
-    """The protocol of the CLI's one-stage flags (--ensemble --temperature-K --steps)."""
+                          timestep_fs: float = 1.0, pressure_GPa: float = 0.0, **top) -> Protocol:
+    """The protocol of `mtpflow md`'s one-stage flags (--ensemble --temperature-K --steps
+    --timestep-fs --pressure-GPa): one production stage. For nve, temperature_K is the initial
+    velocities' temperature (none: the atoms start at rest); pressure_GPa is used by npt only.
+    `top` sets other top-level protocol keys (seed, traj_every, ...); None values are left out."""
     stage = {"type": "production", "ensemble": ensemble, "steps": steps}
-    if temperature_K is not None:
-        stage["temperature_K"] = temperature_K
     d = {"timestep_fs": timestep_fs, "stages": [stage]}
+    if ensemble == "nve":
+        d["initial_temperature_K"] = 0.0 if temperature_K is None else temperature_K
+    elif temperature_K is not None:
+        stage["temperature_K"] = temperature_K
+    if ensemble == "npt":
+        stage["pressure_GPa"] = pressure_GPa
     d.update({k: v for k, v in top.items() if v is not None})
-    if ensemble == "nve" and temperature_K is not None:
-        d.setdefault("initial_temperature_K", temperature_K)
-        del stage["temperature_K"]
     return protocol_from_dict(d)

@@ -1,5 +1,6 @@
 """Run an MD protocol with any ASE calculator: seeded velocities, stages with temperature ramps,
-unwrapped trajectory + thermo CSV, atomic checkpoints with bit-exact resume, blow-up protection."""
+unwrapped trajectory + thermo CSV, atomic checkpoints with bit-exact resume, blow-up protection,
+and per-step hooks that can stop the run at a safe point (SIGTERM, later other criteria)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from ase import units
 
-from mtpflow.errors import InputError, MtpflowError
+from mtpflow.errors import InputError, MtpflowError, Stopped
 from mtpflow.io import md_files
 from mtpflow.md.geometry import closest_pair
 from mtpflow.md.integrators import make_integrator
@@ -30,6 +32,18 @@ class RunResult:
     wall_s: float
     ns_per_day: float
     final_temperature_K: float
+
+
+@dataclass
+class StepHook:
+    """A callback run after every `every`-th step (global step count), once that step's thermo row,
+    frame and periodic checkpoint are written. func(step, atoms) returns None to go on, or a reason
+    (e.g. "SIGTERM") to stop the run there: the runner then writes a checkpoint (when it has a
+    checkpoint path), leaves the trajectory and thermo as <name>.part and raises
+    mtpflow.errors.Stopped. atoms carries the calculator's results for the current positions."""
+
+    every: int
+    func: Callable[[int, object], str | None]
 
 
 def last_good_path(traj_path) -> Path:
@@ -76,7 +90,8 @@ def _temperature(momenta, masses, n_dof):
 
 def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                  checkpoint_path=None, resume_path=None, min_dist_A: float | None = None,
-                 potential_digest: str = "", progress: bool | None = None, log=None) -> RunResult:
+                 potential_digest: str = "", progress: bool | None = None, log=None,
+                 hooks: tuple[StepHook, ...] | list[StepHook] = ()) -> RunResult:
     """Run `protocol` on `atoms` (positions are kept unwrapped throughout) with `calc`.
 
     checkpoint_path: written every protocol.checkpoint_every steps and at the end (atomically).
@@ -84,8 +99,13 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
       so the result equals the uninterrupted run.
     min_dist_A: the potential's min_dist (blow-up threshold = min_dist − margin); None with no
       blowup.min_dist_A in the protocol disables the pair-distance check.
+    hooks: StepHook callbacks; one that returns a reason stops the run (raises Stopped) after
+      writing a checkpoint, so that --resume continues to the uninterrupted result.
     """
     log = log or (lambda msg: None)
+    for h in hooks:
+        if not (isinstance(h.every, int) and h.every >= 1):
+            raise ValueError(f"StepHook.every must be a positive integer, got {h.every!r}")
     if progress is None:
         progress = sys.stderr.isatty()
     atoms.calc = calc
@@ -198,6 +218,14 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                 "time_ps": step * dt_fs * 1e-3}
         md_files.save_checkpoint(checkpoint_path, arrays, meta)
 
+    def stop(reason, stage_index, k, integ):
+        if checkpoint_path is not None:
+            save_checkpoint(stage_index, k, integ)
+        traj.close()
+        thermo.close()
+        raise Stopped(reason, f"step {step} (t = {step * dt_fs * 1e-3:.6g} ps)", checkpoint_path,
+                      [traj.part, thermo.part])
+
     if resume_path is None:
         check(True)
         write_thermo()
@@ -224,7 +252,7 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                     + (f", {stage.start_K:g} -> {stage.end_K:g} K" if stage.start_K else ""))
             for k in range(k0, stage.n_steps):
                 if ramp:
-                    integ.set_target(stage.target_K(k))
+                    integ.set_temperature(temperature_K=stage.target_K(k))
                 integ.step()
                 step += 1
                 check(step % bl.check_every == 0)
@@ -234,6 +262,10 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                     write_frame()
                 if checkpoint_path is not None and ck_every and step % ck_every == 0:
                     save_checkpoint(si, k + 1, integ)
+                for hook in hooks:
+                    reason = hook.func(step, atoms) if step % hook.every == 0 else None
+                    if reason:
+                        stop(reason, si, k + 1, integ)
                 bar.update(step, stage.name)
         if checkpoint_path is not None and integ is not None:
             save_checkpoint(len(protocol.stages) - 1, protocol.stages[-1].n_steps, integ)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mtpflow.errors import InputError
+from mtpflow.errors import InputError, Stopped
 from mtpflow.train import parallel
 from mtpflow.io.train_files import load_checkpoint, save_checkpoint, write_train_log
 from mtpflow.train.linear import ProjectedLoss, fit_linear
@@ -140,9 +140,21 @@ def check_resume(lossf, state: BFGSState, meta: dict, opts: TrainOptions) -> Non
                          "inputs, or start a new training without --resume", opts.resume)
 
 
+def _stop_reason(should_stop, comm) -> str | None:
+    """The stop request of any rank (collective: every rank gets the same answer, so all ranks
+    stop after the same iteration even when only some of them received the signal)."""
+    mine = should_stop() if should_stop is not None else None
+    return comm.allreduce_max(mine or "") or None
+
+
 def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, log_path=None,
-          say=None, train_path=None):
-    """Train and return (potential, summary dict). Identical result on every rank."""
+          say=None, train_path=None, should_stop=None):
+    """Train and return (potential, summary dict). Identical result on every rank.
+
+    should_stop: polled on every rank after each iteration; a reason (str) from any rank stops
+    the training there: the checkpoint (if opts.checkpoint) is written as at a periodic checkpoint
+    and mtpflow.errors.Stopped is raised on every rank, so --resume continues to the result of an
+    uninterrupted run."""
     comm = comm if comm is not None else parallel.get_comm()
     say = say if (say and comm.rank == 0) else (lambda *_: None)
     check_training_configs(configs, species_count, opts.weights, train_path)
@@ -222,6 +234,15 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
             if converged(state, opts.tolerance):
                 stop_reason = "tolerance"
                 break
+            reason = _stop_reason(should_stop, comm)
+            if reason:
+                _set_state_params(pot, state, lossf)
+                if opts.checkpoint and comm.rank == 0:
+                    save_checkpoint(opts.checkpoint, pot, state, progress.rows,
+                                    {"training_set_hash": data_hash,
+                                     "loss_weights": asdict(opts.weights)})
+                comm.barrier()
+                raise Stopped(reason, f"iteration {state.iteration}", opts.checkpoint)
     finally:
         progress.close()
     comm.barrier()

@@ -24,6 +24,7 @@ VERB_MODULES: list[str] = [
     "mtpflow.commands.md",
     "mtpflow.commands.train",
     "mtpflow.commands.engine",
+    "mtpflow.commands.grade",
 ]
 
 

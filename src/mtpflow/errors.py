@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# Exit statuses of the verbs (also documented in `mtpflow md --help` and the README): 0 done,
+# 2 bad input (InputError and other MtpflowErrors), 3 MD stopped by extrapolation control (a grade
+# above --grade-break; the outputs up to that step are complete), 143 stopped by SIGTERM
+# (mtpflow.sigterm.EXIT_STATUS).
+EXIT_BAD_INPUT = 2
+EXIT_EXTRAPOLATION = 3
+
 
 class MtpflowError(Exception):
     """Base class: the message says what is wrong and how to fix it."""

@@ -21,6 +21,8 @@ class Configuration:
     ids         (N,) atom ids as read (1-based in MLIP files); None means 1..N
     direct      (N, 3) fractional coordinates when the file gave `direct_x..` (kept for a bit-exact
                 round trip); positions are then cell-converted from them
+    atom_data   further per-atom AtomData columns by name, in file order (N,) each, e.g. MLIP's
+                `nbh_grades`; kept on round trip
     """
 
     positions: np.ndarray
@@ -32,6 +34,7 @@ class Configuration:
     features: list[tuple[str, str]] = field(default_factory=list)
     ids: np.ndarray | None = None
     direct: np.ndarray | None = None
+    atom_data: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self):
         self.positions = np.ascontiguousarray(self.positions, dtype=np.float64).reshape(-1, 3)
@@ -44,6 +47,12 @@ class Configuration:
             self.plus_stress = np.ascontiguousarray(self.plus_stress, dtype=np.float64).reshape(6)
         if len(self.types) != len(self.positions):
             raise ValueError(f"{len(self.types)} types for {len(self.positions)} positions")
+        self.atom_data = {str(k): np.ascontiguousarray(v, dtype=np.float64).reshape(-1)
+                          for k, v in self.atom_data.items()}
+        for name, col in self.atom_data.items():
+            if len(col) != len(self.types):
+                raise ValueError(f"AtomData column {name!r} has {len(col)} values for "
+                                 f"{len(self.types)} atoms")
 
     @property
     def n_atoms(self) -> int:

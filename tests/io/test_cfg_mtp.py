@@ -43,6 +43,41 @@ def test_cfg_round_trip_bit_exact(tmp_path):
     assert (tmp_path / "a.cfg").read_text() == (tmp_path / "b.cfg").read_text()
 
 
+def test_cfg_extra_atom_data_columns_round_trip(tmp_path):
+    """Further AtomData columns (MLIP's nbh_grades, anything else) are kept by name and order,
+    with or without forces, in exponent and fixed-point notation."""
+    rng = np.random.default_rng(3)
+    a = _random_config(rng, direct=True)
+    a.atom_data = {"nbh_grades": rng.uniform(0, 5, a.n_atoms), "charge": rng.normal(size=a.n_atoms)}
+    b = Configuration(positions=rng.uniform(0, 4, (3, 3)), types=[2, 0, 1],
+                      atom_data={"nbh_grades": [0.5, 1.25, 3.0]})
+    text = ("BEGIN_CFG\n Size\n 2\n AtomData: id type cartes_x cartes_y cartes_z nbh_grades fx\n"
+            " 1 0 0.0 0.0 0.0 0.12345 9\n 2 1 1.5 0.0 0.0 2.5 8\n END_CFG\n")
+    (tmp_path / "mlip.cfg").write_text(text)
+    c = read_cfg(tmp_path / "mlip.cfg")[0]
+    assert list(c.atom_data) == ["nbh_grades", "fx"] and c.forces is None
+    np.testing.assert_array_equal(c.atom_data["nbh_grades"], [0.12345, 2.5])
+    for fixed in (False, True):
+        write_cfg(tmp_path / "x.cfg", [a, b, c], fixed_point=fixed)
+        back = read_cfg(tmp_path / "x.cfg")
+        for orig, got in zip([a, b, c], back):
+            assert list(got.atom_data) == list(orig.atom_data)
+            for name in orig.atom_data:
+                np.testing.assert_array_equal(got.atom_data[name], orig.atom_data[name])
+            np.testing.assert_array_equal(got.positions, orig.positions)
+            assert (orig.forces is None) == (got.forces is None)
+        write_cfg(tmp_path / "y.cfg", back, fixed_point=fixed)
+        assert (tmp_path / "x.cfg").read_text() == (tmp_path / "y.cfg").read_text()
+    header = [line for line in (tmp_path / "y.cfg").read_text().splitlines() if "AtomData" in line]
+    assert header[0].split()[-2:] == ["nbh_grades", "charge"] and header[0].split()[-5:-2] == ["fx", "fy", "fz"]
+    with pytest.raises(ValueError, match="nbh_grades"):
+        Configuration(positions=np.zeros((2, 3)), types=[0, 1], atom_data={"nbh_grades": [1.0]})
+    dup = text.replace("nbh_grades fx", "q q")
+    (tmp_path / "dup.cfg").write_text(dup)
+    with pytest.raises(InputError, match="'q' appears twice"):
+        read_cfg(tmp_path / "dup.cfg")
+
+
 def test_cfg_reads_mlip_files():
     configs = read_cfg(shared_path("guidebook_LiAlCl4", "test.cfg"))
     assert len(configs) == 82

@@ -171,19 +171,34 @@ def _run_md(args, sigterm) -> int:
         set_threads(args.threads)
     from mtpflow.mtp import MTPCalculator
 
+    from mtpflow.commands import md_grade
+    from mtpflow.errors import EXIT_EXTRAPOLATION, Stopped
+
     calc = MTPCalculator(pot, species=species)
 
     def log(msg):
         print(f"mtpflow md: {msg}", file=sys.stderr)
 
+    control = md_grade.md_control(args, pot, species, calc, proto.timestep_fs, log)
+    hooks = [StepHook(1, lambda step, atoms: sigterm.reason)] + ([control.hook()] if control else [])
     log(f"{len(atoms)} atoms, {proto.total_steps} steps of {proto.timestep_fs:g} fs "
         f"({proto.total_steps * proto.timestep_fs * 1e-6:.4g} ns)")
-    res = run_protocol(atoms, calc, proto, args.traj, args.thermo, checkpoint_path=ckpt,
-                       resume_path=args.resume, min_dist_A=pot.min_dist,
-                       potential_digest=file_digest(args.potential), log=log,
-                       hooks=[StepHook(1, lambda step, atoms: sigterm.reason)])
+    outputs = [args.traj, args.thermo] + ([args.extrapolative] if control else [])
+    try:
+        res = run_protocol(atoms, calc, proto, args.traj, args.thermo, checkpoint_path=ckpt,
+                           resume_path=args.resume, min_dist_A=pot.min_dist,
+                           potential_digest=file_digest(args.potential), log=log, hooks=hooks)
+    except Stopped:
+        if control is None or control.broke is None:
+            raise
+        log(md_grade.extrapolation_message(control, outputs + ([ckpt] if ckpt else [])))
+        return EXIT_EXTRAPOLATION
+    if control:
+        log(f"extrapolation control: {control.n_graded} gradings in this run, max grade "
+            f"{control.max_grade:.3f}, {control.n_saved} configuration(s) above {control.save:g} "
+            f"saved to {args.extrapolative}")
     print(f"mtpflow md: {res.steps_run} steps in {res.wall_s:.1f} s ({res.ns_per_day:.3f} ns/day); "
-          f"final T = {res.final_temperature_K:.1f} K; wrote {args.traj}, {args.thermo}"
+          f"final T = {res.final_temperature_K:.1f} K; wrote {', '.join(str(o) for o in outputs)}"
           + (f", {ckpt}" if ckpt else ""))
     return 0
 
@@ -197,10 +212,20 @@ def run_deck(args) -> int:
     from mtpflow.io.workdir import remove_files
     from mtpflow.md.deck import DeckFiles, make_deck
 
+    from mtpflow.commands import md_grade
+
     pot, species, atoms = _load(args)
     if not pot.is_trained and not args.pair_style_override:
         raise InputError("the potential is untrained (no coefficients); train it first", args.potential)
     proto = _protocol(args)
+    settings, active = [], None
+    if md_grade.wanted(args):
+        from mtpflow.mtp.evaluate import build_tables
+
+        tables = build_tables(pot)
+        settings, active = md_grade.deck_settings(
+            args, pot, tables, args.pair_style, args.pair_style_override,
+            log=lambda msg: print(f"mtpflow lammps-deck: {msg}"))
     if args.restart_every is not None and args.restart_every < 1:
         raise InputError("--restart-every must be a positive number of steps")
     out = Path(args.outdir)
@@ -208,15 +233,21 @@ def run_deck(args) -> int:
     files = DeckFiles(potential=f"potential{ext}")
     masses = [float(atomic_masses[atomic_numbers[s]]) for s in species]
     deck = make_deck(proto, species, masses, files, args.pair_style, args.pair_style_override,
-                     args.restart_every, title=f"{len(atoms)} atoms, {','.join(species)}")
+                     args.restart_every, title=f"{len(atoms)} atoms, {','.join(species)}",
+                     pair_settings=settings)
     # a new deck starts afresh: an earlier run's restart files, log and dump belong to another setup
     removed = remove_files(out, [files.restart1, files.restart2, files.log, files.dump])
     if removed:
         print(f"mtpflow lammps-deck: removed the earlier run's {', '.join(removed)} from {out}")
     write_lammps_data(out / files.data, atoms, species, masses)
     pot.species = species  # the deck's copy names its elements; MLIP-3's active set is kept as it is
-    write_mtp(out / files.potential, pot,
-              warn=lambda msg: print(f"mtpflow lammps-deck: warning: {msg}", file=sys.stderr, flush=True))
+    if active is not None:  # ... unless extrapolation control brings TRAIN's active set
+        from mtpflow.io.active_set import write_potential_with_active_set
+
+        write_potential_with_active_set(out / files.potential, pot, active)
+    else:
+        write_mtp(out / files.potential, pot,
+                  warn=lambda msg: print(f"mtpflow lammps-deck: warning: {msg}", file=sys.stderr, flush=True))
     with atomic_open(out / files.deck) as fh:
         fh.write(deck)
     print(f"mtpflow lammps-deck: wrote {out / files.deck}, {out / files.data}, {out / files.potential} "
@@ -345,6 +376,8 @@ def _dump_symbols(f, species, path):
 
 
 def register(subparsers) -> None:
+    from mtpflow.commands import md_grade
+
     p = subparsers.add_parser(
         "md", help="run MD with an MTP: melt / quench / production protocol, checkpoints, resume",
         description="Embedded MD (ASE integrators, the numba MTP engine). Writes an extxyz trajectory "
@@ -353,7 +386,8 @@ def register(subparsers) -> None:
         "<name>.part until the run ends. Stops with a clear message and <traj>.last_good.extxyz when "
         "atoms come closer than the potential's min_dist minus a margin, T runs away, or NaN appears. "
         "On SIGTERM (SLURM's time limit, scancel) it finishes the current step, writes the "
-        "--checkpoint, says how to --resume and exits with status 143.")
+        "--checkpoint, says how to --resume and exits with status 143. With --grade-train, "
+        "MLIP-3's extrapolation control (see below). " + md_grade.EXIT_HELP)
     _add_common(p, "md")
     p.add_argument("--traj", required=True, help="trajectory output (.extxyz)")
     p.add_argument("--thermo", required=True, help="thermo CSV output")
@@ -363,6 +397,7 @@ def register(subparsers) -> None:
     p.add_argument("--resume", help="continue from this checkpoint (same START, protocol and flags); "
                                     "the result equals the uninterrupted run")
     p.add_argument("--threads", type=int, help="numba threads for the force call (count)")
+    md_grade.add_options(p)
     p.set_defaults(func=run_md)
 
     q = subparsers.add_parser(
@@ -383,6 +418,7 @@ def register(subparsers) -> None:
     q.add_argument("--restart-every", type=int,
                    help="steps between restart files (count; default: the protocol's checkpoint_every, "
                         "else 10000)")
+    md_grade.add_options(q, deck=True)
     q.set_defaults(func=run_deck)
 
     r = subparsers.add_parser(

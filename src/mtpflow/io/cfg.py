@@ -10,7 +10,7 @@ Format (one block per configuration)::
         a2x a2y a2z
         a3x a3y a3z
      AtomData:  id type cartes_x cartes_y cartes_z fx fy fz     (or direct_x direct_y direct_z)
-        ...
+        ...                          (further columns, e.g. MLIP's nbh_grades, are kept by name)
      Energy
         E
      PlusStress:  xx yy zz yz xz xy  (the virial in eV: -V * sigma_ASE)
@@ -234,8 +234,18 @@ def _read_block(lines: _Lines, path) -> Configuration:
     forces = None
     if all(c in col for c in ("fx", "fy", "fz")):
         forces = atom_rows[:, [col["fx"], col["fy"], col["fz"]]]
+    used = {"id", "type"} | ({"fx", "fy", "fz"} if forces is not None else set()) | (
+        {"direct_x", "direct_y", "direct_z"} if direct is not None else {"cartes_x", "cartes_y", "cartes_z"})
+    extra = {}
+    for name in columns:
+        if name in used:
+            continue
+        if name in extra:
+            raise InputError(f"AtomData column {name!r} appears twice: {columns}", path, start)
+        extra[name] = atom_rows[:, col[name]].copy()
     return Configuration(positions=positions, types=types.astype(np.int64), cell=cell, energy=energy,
-                         forces=forces, plus_stress=plus_stress, features=features, ids=ids, direct=direct)
+                         forces=forces, plus_stress=plus_stress, features=features, ids=ids, direct=direct,
+                         atom_data=extra)
 
 
 def _is_float(tok: str) -> bool:
@@ -266,6 +276,8 @@ def format_cfg(config: Configuration, fixed_point: bool = False) -> str:
                              ["cartes_x", "cartes_y", "cartes_z"])
     if config.forces is not None:
         cols += ["fx", "fy", "fz"]
+    extra = list(config.atom_data.items())
+    cols += [name for name, _ in extra]
     out.append(" AtomData:  " + " ".join(cols))
     ids = config.ids if config.ids is not None else np.arange(1, config.n_atoms + 1)
     coords = config.direct if use_direct else config.positions
@@ -273,6 +285,8 @@ def format_cfg(config: Configuration, fixed_point: bool = False) -> str:
         row = f"    {int(ids[a])} {int(config.types[a])}  " + " ".join(_fmt(v) for v in coords[a])
         if config.forces is not None:
             row += "  " + " ".join(_fmt(v) for v in config.forces[a])
+        if extra:
+            row += "  " + " ".join(_fmt(v[a]) for _, v in extra)
         out.append(row)
     if config.energy is not None:
         out += [" Energy", "    " + _fmt(config.energy)]

@@ -38,10 +38,15 @@ class DeckFiles:
     restart2: str = "restart.2.lmp"
 
 
-def pair_lines(pair_style: str, species, potential: str, override: str | None = None) -> list[str]:
+def pair_lines(pair_style: str, species, potential: str, override: str | None = None,
+               settings: list[str] | None = None) -> list[str]:
     """The pair_style/pair_coeff commands: `mlip` (MLIP interface, as the guidebook deck) or `mtp`
     (LAMMPS ML-MTP package; pair_coeff maps atom type k+1 to MTP type k). `override` is a
-    ';'-separated replacement (e.g. for testing with a LAMMPS build that has no MTP)."""
+    ';'-separated replacement (e.g. for testing with a LAMMPS build that has no MTP). `settings`:
+    further key=value settings of pair_style mlip (MLIP-3's extrapolation_control:...), one per
+    continuation line."""
+    if settings and (override or pair_style != "mlip"):
+        raise InputError("pair_style settings (extrapolation control) exist only for pair_style mlip")
     if override:
         cmds = [c.strip() for c in override.split(";") if c.strip()]
         if not cmds or not cmds[0].startswith("pair_style"):
@@ -49,7 +54,11 @@ def pair_lines(pair_style: str, species, potential: str, override: str | None = 
                              "commands with ';', e.g. 'pair_style soft 2.0; pair_coeff * * 10.0'")
         return cmds
     if pair_style == "mlip":
-        return [f"pair_style      mlip load_from={potential}", "pair_coeff      * *"]
+        head = f"pair_style      mlip load_from={potential}"
+        lines = [head + (" &" if settings else "")]
+        lines += [f"                {x}" + (" &" if k + 1 < len(settings) else "")
+                  for k, x in enumerate(settings or [])]
+        return lines + ["pair_coeff      * *"]
     if pair_style == "mtp":
         return ["pair_style      mtp",
                 f"pair_coeff      * * {potential} " + " ".join(str(k) for k in range(len(species)))]
@@ -80,8 +89,9 @@ def _stage_fix(i: int, stage, seed: int) -> tuple[list[str], list[str]]:
 
 def make_deck(protocol: Protocol, species, masses, files: DeckFiles, pair_style: str = "mlip",
               pair_override: str | None = None, restart_every: int | None = None,
-              title: str = "") -> str:
-    """The text of in.lammps for `protocol` (units metal, atom_style atomic)."""
+              title: str = "", pair_settings: list[str] | None = None) -> str:
+    """The text of in.lammps for `protocol` (units metal, atom_style atomic); pair_settings go to
+    pair_lines."""
     p = protocol
     restart_every = restart_every or p.checkpoint_every or DEFAULT_RESTART_EVERY
     t0 = p.start_temperature_K()
@@ -110,7 +120,7 @@ def make_deck(protocol: Protocol, species, masses, files: DeckFiles, pair_style:
     ]
     lines += [f"mass            {k + 1} {m:.6f}  # {s}" for k, (s, m) in enumerate(zip(species, masses))]
     lines += [""]
-    lines += pair_lines(pair_style, species, files.potential, pair_override)
+    lines += pair_lines(pair_style, species, files.potential, pair_override, pair_settings)
     lines += [
         "neighbor        1.0 bin",
         "neigh_modify    every 1 delay 0 check yes",

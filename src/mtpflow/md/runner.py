@@ -40,10 +40,19 @@ class StepHook:
     frame and periodic checkpoint are written. func(step, atoms) returns None to go on, or a reason
     (e.g. "SIGTERM") to stop the run there: the runner then writes a checkpoint (when it has a
     checkpoint path), leaves the trajectory and thermo as <name>.part and raises
-    mtpflow.errors.Stopped. atoms carries the calculator's results for the current positions."""
+    mtpflow.errors.Stopped. atoms carries the calculator's results for the current positions.
+
+    output: a file the hook writes (an mtpflow.io.md_files.ResumableOutput), handled like the
+    trajectory: <name>.part while the run goes on, its offset in checkpoints (so --resume truncates
+    it to the checkpoint's state), renamed to its name when the run ends. final: a stop by this hook
+    ends the run for good (e.g. extrapolation control): the runner finishes every output up to that
+    step under its final name instead of leaving .part files, and raises Stopped with no partial
+    outputs."""
 
     every: int
     func: Callable[[int, object], str | None]
+    output: object | None = None
+    final: bool = False
 
 
 def last_good_path(traj_path) -> Path:
@@ -119,6 +128,7 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
     rng = np.random.default_rng(protocol.seed)
     traj = md_files.ResumableOutput(traj_path)
     thermo = md_files.ResumableOutput(thermo_path, md_files.thermo_header())
+    extra = [h.output for h in hooks if h.output is not None]
     if checkpoint_path is not None:
         md_files.check_writable(checkpoint_path)
 
@@ -147,6 +157,9 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
         state = {k[6:]: v for k, v in arrays.items() if k.startswith("state_")}
         traj.resume(int(meta["traj_offset"]))
         thermo.resume(int(meta["thermo_offset"]))
+        offsets = meta.get("hook_offsets", {})
+        for out in extra:  # a hook output the checkpoint does not know starts afresh
+            out.resume(int(offsets[out.path.name])) if out.path.name in offsets else out.start()
         log(f"resuming at step {step} (stage {ckpt_stage}, step {ckpt_k} of it)")
     else:
         atoms.wrap()
@@ -157,6 +170,8 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
         step = 0
         traj.start()
         thermo.start()
+        for out in extra:
+            out.start()
 
     def write_thermo():
         epot = atoms.get_potential_energy()
@@ -176,8 +191,8 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
         gp = last_good_path(traj_path)
         md_files.write_extxyz_frame(gp, symbols, good["positions"], good["cell"], good["step"],
                                     good["step"] * dt_fs * 1e-3)
-        traj.close()
-        thermo.close()
+        for out in [traj, thermo, *extra]:
+            out.close()
         raise BlowUpError(f"MD blew up at step {step} (t = {step * dt_fs * 1e-3:.3f} ps): {reason}. "
                           f"The last good frame (step {good['step']}) is in {gp}. Lower timestep_fs, "
                           "check that the potential was trained on such configurations, or restart "
@@ -215,16 +230,21 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                 "stage_step": k, "fingerprint": fingerprint, "protocol_digest": pdigest,
                 "potential_digest": potential_digest, "rng_state": rng.bit_generator.state,
                 "traj_offset": traj.offset(), "thermo_offset": thermo.offset(),
+                "hook_offsets": {out.path.name: out.offset() for out in extra},
                 "time_ps": step * dt_fs * 1e-3}
         md_files.save_checkpoint(checkpoint_path, arrays, meta)
 
-    def stop(reason, stage_index, k, integ):
+    def stop(reason, stage_index, k, integ, final=False):
         if checkpoint_path is not None:
             save_checkpoint(stage_index, k, integ)
-        traj.close()
-        thermo.close()
-        raise Stopped(reason, f"step {step} (t = {step * dt_fs * 1e-3:.6g} ps)", checkpoint_path,
-                      [traj.part, thermo.part])
+        at = f"step {step} (t = {step * dt_fs * 1e-3:.6g} ps)"
+        if final:
+            for out in [traj, thermo, *extra]:
+                out.finish()
+            raise Stopped(reason, at, checkpoint_path, [])
+        for out in [traj, thermo, *extra]:
+            out.close()
+        raise Stopped(reason, at, checkpoint_path, [out.part for out in [traj, thermo, *extra]])
 
     if resume_path is None:
         check(True)
@@ -265,15 +285,15 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
                 for hook in hooks:
                     reason = hook.func(step, atoms) if step % hook.every == 0 else None
                     if reason:
-                        stop(reason, si, k + 1, integ)
+                        stop(reason, si, k + 1, integ, hook.final)
                 bar.update(step, stage.name)
         if checkpoint_path is not None and integ is not None:
             save_checkpoint(len(protocol.stages) - 1, protocol.stages[-1].n_steps, integ)
     finally:
         bar.close()
     wall = time.perf_counter() - wall0
-    traj.finish()
-    thermo.finish()
+    for out in [traj, thermo, *extra]:
+        out.finish()
     done = step - step_start
     _, temp = _temperature(atoms.get_momenta(), masses, n_dof)
     return RunResult(step, done, wall, done * dt_fs * 1e-6 / wall * 86400 if wall > 0 else 0.0, temp)

@@ -337,14 +337,15 @@ class SiteGradients:
 
 
 def site_parameter_gradients(pot, configs: Iterable[Configuration], tables: MTPTables | None = None,
-                             rows: bool = True, where=None) -> SiteGradients:
+                             rows: bool = True, where=None, nls=None) -> SiteGradients:
     """b_i = dV_i/dtheta for every neighbourhood (atom) of every configuration, and dE/dtheta per
     configuration: one forward pass and one adjoint sweep per atom (mtpflow.mtp.param_kernels).
 
     Memory: the rows, n_atoms x pot.n_params() float64 (rows=False keeps only one configuration's
     rows at a time and returns the sums). Rows do not depend on the thread count. Bad input
     raises InputError: a bad configuration is named (with `where`, the configurations' file); an
-    untrained or inconsistent potential as build_tables says."""
+    untrained or inconsistent potential as build_tables says. nls: a neighbour list (cutoff >=
+    max_dist, for the same positions and cell) per configuration to re-use, or None entries."""
     from mtpflow.mtp import param_kernels
 
     if tables is None:
@@ -359,7 +360,7 @@ def site_parameter_gradients(pot, configs: Iterable[Configuration], tables: MTPT
         loc = f"configuration {k}" if where is None else f"{where}, configuration {k}"
         try:
             pos, typ, cell = _validate_config(tables, cfg.positions, cfg.types, cfg.cell)
-            nl = neighbor_list(pos, cell, tables.rmax)
+            nl = nls[k] if nls is not None and nls[k] is not None else neighbor_list(pos, cell, tables.rmax)
         except InputError as exc:
             raise InputError(f"{loc}: {exc}") from None
         n = len(pos)

@@ -101,6 +101,7 @@ REPORT_INPUTS = {
     "thermo": [],
     "analysis": [],
     "sweep": [],
+    "al_summary": [],
 }
 
 
@@ -133,6 +134,7 @@ def report_args(wildcards, input):
         "thermo": "--thermo",
         "analysis": "--analysis",
         "sweep": "--sweep",
+        "al_summary": "--al-summary",
     }
     return " ".join(f"{flags[k]} {' '.join(input[k])}" for k in flags if len(input[k]))
 
@@ -159,6 +161,14 @@ def production_index(wildcards):
     """Frame slice of the MLMD trajectory that holds the production stage (frame k = step k × traj_every)."""
     first, _ = production_frames(config["md"], float(wildcards.temperature))
     return f"{first}:"
+
+
+def final_potential(wildcards):
+    """The potential of a level that validation, MD and the report use: the one active learning
+    ended with (workflow/rules/al.smk) when active_learning.iterations > 0, else the trained one."""
+    if config["active_learning"]["iterations"] > 0:
+        return f"results/al/L{wildcards.level}/final.mtp"
+    return f"results/mtp/L{wildcards.level}/trained.mtp"
 
 
 def md_start(wildcards):

@@ -69,6 +69,30 @@ def test_grade_status_of_a_completed_run(tmp_path, guidebook, capsys):
     assert "--grade-status needs --grade-train" in capsys.readouterr().err
 
 
+def test_grade_status_records_a_blow_up(tmp_path, guidebook, capsys):
+    """An exploration run that the blow-up protection stops (two atoms far below min_dist) ends
+    with status 0 under --grade-status, its outputs complete and the stop recorded."""
+    pot, train, test = guidebook
+    c = test[0]
+    c.positions[1] = c.positions[0] + np.array([1.0, 0.0, 0.0])  # 1 Å: below min_dist - margin
+    write_cfg(tmp_path / "close.cfg", [c])
+    status = tmp_path / "status.json"
+    args = ["--grade-train", train, "--extrapolative", str(tmp_path / "x.cfg"), "--grade-break", "1e9"]
+    assert _md(tmp_path, pot, str(tmp_path / "close.cfg"), *args) == 2      # without: a failure
+    assert "MD blew up at step 0" in capsys.readouterr().err
+    assert _md(tmp_path, pot, str(tmp_path / "close.cfg"), *args, "--grade-status", str(status)) == 0
+    st = json.loads(status.read_text())
+    assert st["blew_up"] is True and "came 1.000 Å apart" in st["blow_up"] and st["step"] == 0
+    assert st["stopped_by_extrapolation"] is False
+    for name in ("t.extxyz", "t.csv", "x.cfg"):
+        assert (tmp_path / name).exists() and not (tmp_path / (name + ".part")).exists()
+    assert (tmp_path / "t.last_good.extxyz").exists()
+    write_cfg(tmp_path / "empty.cfg", [])
+    assert main(["al-select", pot, train, "--candidates", str(tmp_path / "x.cfg"), "--status", str(status),
+                 "--out", str(tmp_path / "sel.cfg"), "--record", str(tmp_path / "rec.json")]) == 0
+    assert json.loads((tmp_path / "rec.json").read_text())["n_blew_up"] == 1
+
+
 def test_density_factor_scales_a_start_file(tmp_path, guidebook):
     import ase.io
 
@@ -205,7 +229,8 @@ def _errors(e, f, s):
 def test_al_summary_rows(tmp_path):
     (tmp_path / "e0.json").write_text(json.dumps(_errors(0.010, 0.30, 0.5)))
     (tmp_path / "e1.json").write_text(json.dumps(_errors(0.006, 0.25, None)))
-    (tmp_path / "r1.json").write_text(json.dumps({"iteration": 1, "n_runs": 2, "n_stopped_by_extrapolation": 2,
+    (tmp_path / "r1.json").write_text(json.dumps({"iteration": 1, "n_runs": 2, "n_stopped_by_extrapolation": 1,
+                                                  "n_blew_up": 1,
                                                   "n_candidates": 9, "n_selected": 4, "max_grade": 25.0,
                                                   "n_train": 30}))
     (tmp_path / "r2.json").write_text(json.dumps({"iteration": 2, "n_runs": 2, "n_stopped_by_extrapolation": 0,
@@ -219,6 +244,7 @@ def test_al_summary_rows(tmp_path):
     assert [r["iteration"] for r in rows] == ["0", "1", "2"]
     assert rows[0]["n_selected"] == "" and float(rows[0]["energy_rmse_meV_per_atom"]) == pytest.approx(10.0)
     assert rows[1]["n_selected"] == "4" and float(rows[1]["max_grade"]) == 25.0
+    assert (rows[1]["n_stopped_by_extrapolation"], rows[1]["n_blew_up"], rows[2]["n_blew_up"]) == ("1", "1", "")
     assert float(rows[1]["energy_rmse_meV_per_atom"]) == pytest.approx(6.0)
     assert rows[1]["stress_rmse_GPa"] == "" and rows[2]["potential"] == "p1.mtp"
     assert [r["n_train"] for r in rows] == ["30", "34", "34"]  # the row's potential's training set
@@ -227,10 +253,10 @@ def test_al_summary_rows(tmp_path):
 
 def test_report_shows_the_al_summary(tmp_path):
     (tmp_path / "s.csv").write_text(
-        "iteration,n_runs,n_stopped_by_extrapolation,n_candidates,n_selected,max_grade,n_train,"
+        "iteration,n_runs,n_stopped_by_extrapolation,n_blew_up,n_candidates,n_selected,max_grade,n_train,"
         "energy_rmse_meV_per_atom,force_rmse_eV_A,stress_rmse_GPa,potential\n"
-        "0,,,,,,,10.5,0.31,0.52,a.mtp\n1,2,2,9,4,25.5,30,6.25,0.25,0.4,b.mtp\n"
-        "2,2,0,0,0,1.8,34,6.25,0.25,0.4,b.mtp\n")
+        "0,,,,,,,,10.5,0.31,0.52,a.mtp\n1,2,2,0,9,4,25.5,30,6.25,0.25,0.4,b.mtp\n"
+        "2,2,0,0,0,0,1.8,34,6.25,0.25,0.4,b.mtp\n")
     out = tmp_path / "r.html"
     assert main(["report", "--out", str(out), "--al-summary", str(tmp_path / "s.csv")]) == 0
     html = out.read_text()

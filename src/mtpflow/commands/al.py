@@ -17,7 +17,8 @@ import json
 from mtpflow.errors import InputError
 from mtpflow.species import parse_species
 
-SUMMARY_COLUMNS = ["iteration", "n_runs", "n_stopped_by_extrapolation", "n_candidates", "n_selected",
+SUMMARY_COLUMNS = ["iteration", "n_runs", "n_stopped_by_extrapolation", "n_blew_up", "n_candidates",
+                   "n_selected",
                    "max_grade", "n_train", "energy_rmse_meV_per_atom", "force_rmse_eV_A",
                    "stress_rmse_GPa", "potential"]
 
@@ -36,7 +37,8 @@ def register(subparsers) -> None:
         "MaxVol search over all of them, those that extend TRAIN's active set (as select-add). "
         "Writes them to --out (written empty when there is nothing to select: the loop has "
         "converged) and the iteration's record to --record (JSON: iteration, n_runs, "
-        "n_stopped_by_extrapolation, n_candidates, n_duplicates, n_eligible, n_selected, max_grade "
+        "n_stopped_by_extrapolation, n_blew_up, n_candidates, n_duplicates, n_eligible, n_selected, "
+        "max_grade "
         "(the largest grade any exploration run met, from --status, else from the candidates' "
         "MV_grade), n_train, potential, training_set). Grades are dimensionless.")
     _common(p, "the training set the potential was trained on (MLIP .cfg)")
@@ -97,18 +99,20 @@ def _read_json(path) -> dict:
     return data
 
 
-def _status_summary(paths) -> tuple[int, float | None]:
-    """(runs stopped by extrapolation, the largest max_grade) of --grade-status records."""
-    stopped, top = 0, None
+def _status_summary(paths) -> tuple[int, int, float | None]:
+    """(runs stopped by extrapolation, runs stopped by the blow-up protection, the largest
+    max_grade) of --grade-status records."""
+    stopped, blew, top = 0, 0, None
     for path in paths:
         st = _read_json(path)
         if "stopped_by_extrapolation" not in st or "max_grade" not in st:
             raise InputError("not a --grade-status record of mtpflow md (no stopped_by_extrapolation "
                              "or max_grade)", path)
         stopped += bool(st["stopped_by_extrapolation"])
+        blew += bool(st.get("blew_up"))
         if st["max_grade"] is not None:
             top = float(st["max_grade"]) if top is None else max(top, float(st["max_grade"]))
-    return stopped, top
+    return stopped, blew, top
 
 
 def run_select(args) -> int:
@@ -126,7 +130,7 @@ def run_select(args) -> int:
         raise InputError(f"--max-configs must be >= 1, got {args.max_configs}")
     check_writable(args.out)
     check_writable(args.record)
-    n_stopped, max_grade = _status_summary(args.status)
+    n_stopped, n_blew, max_grade = _status_summary(args.status)
     candidates, origin = [], []
     for path in args.candidates:
         got = list(iter_cfg(path))  # an exploration run that saved nothing wrote an empty file
@@ -134,7 +138,8 @@ def run_select(args) -> int:
         origin += [(path, k) for k in range(len(got))]
     pot, tables = load_potential(args.potential, args.species)
     record = {"iteration": args.iteration, "n_runs": len(args.status),
-              "n_stopped_by_extrapolation": n_stopped, "n_candidates": len(candidates),
+              "n_stopped_by_extrapolation": n_stopped, "n_blew_up": n_blew,
+              "n_candidates": len(candidates),
               "n_duplicates": 0, "n_eligible": 0, "n_selected": 0, "max_grade": max_grade,
               "threshold": args.threshold, "potential": args.potential, "training_set": args.train}
     if candidates:
@@ -159,7 +164,8 @@ def run_select(args) -> int:
     write_json(args.record, record)
     mg = "n/a" if record["max_grade"] is None else f"{record['max_grade']:.3f}"
     _log(f"al-select: {len(args.status)} exploration run(s), {n_stopped} stopped by extrapolation, "
-         f"max grade {mg}; {len(candidates)} candidate(s), {record['n_eligible']} grading above "
+         f"{n_blew} by the blow-up protection, max grade {mg}; {len(candidates)} candidate(s), "
+         f"{record['n_eligible']} grading above "
          f"{args.threshold:g}; {len(chosen)} selected -> {args.out}"
          + ("" if chosen else " (nothing to add: the loop has converged)"))
     return 0
@@ -193,7 +199,7 @@ def _rmse(errors: dict, key: str, path, scale: float = 1.0):
 
 def _row(iteration, record, n_train, errors, errors_path, potential):
     rec = record or {}
-    return [iteration, rec.get("n_runs"), rec.get("n_stopped_by_extrapolation"),
+    return [iteration, rec.get("n_runs"), rec.get("n_stopped_by_extrapolation"), rec.get("n_blew_up"),
             rec.get("n_candidates"), rec.get("n_selected"), rec.get("max_grade"), n_train,
             _rmse(errors, "energy_per_atom", errors_path, 1e3), _rmse(errors, "forces", errors_path),
             _rmse(errors, "stress", errors_path), potential]
@@ -226,7 +232,9 @@ def run_summary(args) -> int:
         return "n/a" if v is None else format(v, spec)
 
     first, last = rows[0], rows[-1]
+    e, f, st = (SUMMARY_COLUMNS.index(c) for c in ("energy_rmse_meV_per_atom", "force_rmse_eV_A",
+                                                    "stress_rmse_GPa"))
     _log(f"al-summary: {len(rows) - 1} iteration(s) -> {args.out}; test RMSE energy "
-         f"{num(first[7], '.3f')} -> {num(last[7], '.3f')} meV/atom, forces {num(first[8], '.4f')} "
-         f"-> {num(last[8], '.4f')} eV/Å, stress {num(first[9], '.4f')} -> {num(last[9], '.4f')} GPa")
+         f"{num(first[e], '.3f')} -> {num(last[e], '.3f')} meV/atom, forces {num(first[f], '.4f')} "
+         f"-> {num(last[f], '.4f')} eV/Å, stress {num(first[st], '.4f')} -> {num(last[st], '.4f')} GPa")
     return 0

@@ -165,7 +165,7 @@ def run_md(args) -> int:
 
 def _run_md(args, sigterm) -> int:
     from mtpflow.io.md_files import file_digest
-    from mtpflow.md.runner import StepHook, run_protocol
+    from mtpflow.md.runner import BlowUpError, StepHook, run_protocol
 
     pot, species, atoms = _load(args)
     if not pot.is_trained:
@@ -207,6 +207,19 @@ def _run_md(args, sigterm) -> int:
         res = run_protocol(atoms, calc, proto, args.traj, args.thermo, checkpoint_path=ckpt,
                            resume_path=args.resume, min_dist_A=pot.min_dist,
                            potential_digest=file_digest(args.potential), log=log, hooks=hooks)
+    except BlowUpError as exc:
+        if not args.grade_status:
+            raise
+        # exploration: leaving the potential's domain this way is an outcome too; the outputs up
+        # to the last step written are complete, as after a stop by extrapolation
+        from mtpflow.io.md_files import ResumableOutput
+
+        for path in outputs:
+            ResumableOutput(path).finish()
+        md_grade.write_status(args.grade_status, control, exc.step, proto.total_steps, exc.step,
+                              blow_up=str(exc))
+        log(f"{exc}; recorded in {args.grade_status}; exit status 0 (--grade-status)")
+        return 0
     except Stopped:
         if control is None or control.broke is None:
             raise

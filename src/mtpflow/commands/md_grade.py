@@ -44,10 +44,12 @@ def add_options(p, deck: bool = False) -> None:
     if not deck:
         g.add_argument("--grade-status", metavar="STATUS.json",
                        help="write how the run ended as JSON (stopped_by_extrapolation, step, grade, "
-                            "max_grade, n_graded, n_saved, steps_run, total_steps) and exit with "
-                            f"status 0 also when stopped by extrapolation (instead of "
-                            f"{EXIT_EXTRAPOLATION}): for workflows, where such a stop is an outcome "
-                            "(active-learning exploration), recorded in this file")
+                            "blew_up, blow_up, max_grade, n_graded, n_saved, steps_run, "
+                            "total_steps) and exit with status 0 also when stopped by extrapolation "
+                            f"(instead of {EXIT_EXTRAPOLATION}) or by the blow-up protection "
+                            "(instead of 2; the outputs up to the last step written are complete): "
+                            "for active-learning exploration, where leaving the potential's domain "
+                            "is the outcome sought, recorded in this file")
 
 
 def wanted(args) -> bool:
@@ -99,14 +101,16 @@ def md_control(args, pot, species, calc, timestep_fs, log):
                         species=species, tables=calc._tables, timestep_fs=timestep_fs)
 
 
-def write_status(path, control, step: int, total_steps: int, steps_run: int) -> None:
+def write_status(path, control, step: int, total_steps: int, steps_run: int,
+                 blow_up: str | None = None) -> None:
     """The --grade-status JSON: how the run ended (see add_options)."""
     from mtpflow.io.json_files import write_json
 
     broke = control.broke
     write_json(path, {
         "stopped_by_extrapolation": broke is not None, "step": int(step),
-        "grade": None if broke is None else broke[1], "grade_save": control.save,
+        "grade": None if broke is None else broke[1], "blew_up": blow_up is not None,
+        "blow_up": blow_up, "grade_save": control.save,
         "grade_break": control.brk, "max_grade": control.max_grade, "n_graded": control.n_graded,
         "n_saved": control.n_saved, "extrapolative": str(control.output.path),
         "steps_run": int(steps_run), "total_steps": int(total_steps)})

@@ -17,72 +17,9 @@
 # no job of an iteration after convergence is ever planned (a dry run shows the jobs up to the
 # first al_select). al_final copies the potential the loop ended with to final.mtp (validation, MD
 # and the report use it: final_potential in common.smk); al_summary writes summary.csv, one row
-# per iteration run (row 0: the potential before active learning).
-import json
-
-AL = config["active_learning"]
-AL_ITERATIONS = AL["iterations"]
-AL_ITER = "results/al/L{level}/iter{iteration}"
-AL_RUN = "{composition}_T{temperature}K_d{density}"
-AL_TEMPERATURES = [str(t) for t in AL["temperatures_K"]]
-AL_DENSITIES = [str(d) for d in AL["density_factors"]]
-AL_REPLICATE = ",".join(str(n) for n in AL["replicate"])
-
-
-def al_potential(level, k):
-    """Potential k of the loop: 0 is the trained potential active learning starts from."""
-    k = int(k)
-    return f"results/mtp/L{level}/trained.mtp" if k == 0 else f"results/al/L{level}/iter{k}/trained.mtp"
-
-
-def al_train_set(level, k):
-    k = int(k)
-    return "results/dataset/train.cfg" if k == 0 else f"results/al/L{level}/iter{k}/train.cfg"
-
-
-def al_explore_runs(wildcards):
-    return expand(
-        f"{AL_ITER}/explore/{AL_RUN}",
-        level=wildcards.level,
-        iteration=wildcards.iteration,
-        composition=MD_COMPOSITIONS,
-        temperature=AL_TEMPERATURES,
-        density=AL_DENSITIES,
-    )
-
-
-def al_iterations_run(level):
-    """[(k, n_selected)] of the iterations the loop runs, read from al_select's records
-    (checkpoints): up to the first that selected nothing, at most active_learning.iterations."""
-    done = []
-    for k in range(1, AL_ITERATIONS + 1):
-        record = checkpoints.al_select.get(level=level, iteration=k).output.record
-        with open(record) as fh:
-            n = json.load(fh)["n_selected"]
-        done.append((k, n))
-        if n == 0:
-            break
-    return done
-
-
-def al_final_iteration(level):
-    """The potential the loop ends with: the last iteration's, or the one before it when the last
-    iteration selected nothing (nothing was retrained)."""
-    k, n = al_iterations_run(level)[-1]
-    return k if n else k - 1
-
-
-def al_summary_inputs(wildcards):
-    level = wildcards.level
-    rows = al_iterations_run(level)
-    return {
-        "records": [f"results/al/L{level}/iter{k}/record.json" for k, _ in rows],
-        "errors": [f"results/al/L{level}/iter{k if n else k - 1}/errors.json" for k, n in rows],
-        "potentials": [al_potential(level, k if n else k - 1) for k, n in rows],
-    }
-
-
-AL_EXPLORE = job("al_explore", "L{level}/iter{iteration}/" + AL_RUN)
+# per iteration run (row 0: the potential before active learning). Paths and helpers (al_potential,
+# al_train_set, al_iterations_run, ...) are in common.smk.
+AL_EXPLORE = job("al_explore", f"L{{level}}/iter{{iteration}}/{AL_RUN}")
 
 
 rule al_explore:

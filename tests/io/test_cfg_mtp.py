@@ -74,7 +74,7 @@ def test_cfg_extra_atom_data_columns_round_trip(tmp_path):
         Configuration(positions=np.zeros((2, 3)), types=[0, 1], atom_data={"nbh_grades": [1.0]})
     dup = text.replace("nbh_grades fx", "q q")
     (tmp_path / "dup.cfg").write_text(dup)
-    with pytest.raises(InputError, match="'q' appears twice"):
+    with pytest.raises(InputError, match="AtomData names a column twice"):
         read_cfg(tmp_path / "dup.cfg")
 
 

@@ -12,10 +12,10 @@ Hops closer than half a smoothing window to either end of the trajectory can be 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from mtpflow.analysis.base import Results, trajectory_arrays
 from mtpflow.errors import InputError
+from mtpflow.jit import njit
 
 
 @njit(cache=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from mtpflow.analysis.base import Results, lag_frames, trajectory_arrays
 from mtpflow.errors import InputError
+from mtpflow.jit import njit
 
 
 @njit(cache=True)

@@ -240,8 +240,6 @@ def _read_block(lines: _Lines, path) -> Configuration:
     for name in columns:
         if name in used:
             continue
-        if name in extra:
-            raise InputError(f"AtomData column {name!r} appears twice: {columns}", path, start)
         extra[name] = atom_rows[:, col[name]].copy()
     return Configuration(positions=positions, types=types.astype(np.int64), cell=cell, energy=energy,
                          forces=forces, plus_stress=plus_stress, features=features, ids=ids, direct=direct,

@@ -28,7 +28,8 @@ Only public Python functions (mtpflow.mtp.evaluate) validate input; these kernel
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+
+from mtpflow.jit import njit, prange
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}  # no nnan/ninf: NaN stays visible
 LANES = 8  # atoms per contraction batch (_products/adjoint are written out for 8)

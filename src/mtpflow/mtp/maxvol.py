@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from mtpflow.jit import njit
 
 INIT_VALUE = 1e-6  # MLIP-3's MaxVol init_value (diagonal of the initial A)
 THRESHOLD = 1.001  # MLIP-3's selection threshold

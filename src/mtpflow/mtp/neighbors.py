@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
 
 from mtpflow.errors import InputError
+from mtpflow.jit import njit, prange
 
 # Bins are made a hair wider than the cutoff so that round-off in binning never loses a pair.
 _SAFETY = 1.0 + 1e-9

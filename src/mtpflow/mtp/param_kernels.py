@@ -18,13 +18,13 @@ Only public Python functions (mtpflow.mtp.evaluate.site_parameter_gradients) val
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
 from mtpflow.io.numba_cache import cache_valid
+from mtpflow.jit import njit, prange
 from mtpflow.mtp.kernels import FASTMATH, LANES, VW, adjoint, envelope, moments_block, scratch
 
 # numba functions called from other files, with their digests (mtpflow.io.numba_cache)
-DEPENDS = {"mtpflow.mtp.kernels": "d58cf0015791c3dd"}
+DEPENDS = {"mtpflow.mtp.kernels": "afb5b33e4b556d35"}
 _CACHE = cache_valid(DEPENDS)
 
 

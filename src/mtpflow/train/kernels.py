@@ -27,15 +27,15 @@ are spread over MPI ranks (the per-chunk sums are reduced in chunk order by trai
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from mtpflow.io.numba_cache import cache_valid
+from mtpflow.jit import njit
 from mtpflow.mtp.kernels import FASTMATH, LANES, VW, adjoint, efs_range, moments_block, scratch
 from mtpflow.mtp.param_kernels import mono_sums, mono_weights, radial_scatter
 
 # numba functions called from other files, with their digests (mtpflow.io.numba_cache)
-DEPENDS = {"mtpflow.mtp.kernels": "d58cf0015791c3dd",
-           "mtpflow.mtp.param_kernels": "fe04fdcaf287a091"}
+DEPENDS = {"mtpflow.mtp.kernels": "afb5b33e4b556d35",
+           "mtpflow.mtp.param_kernels": "8a8b58357068a349"}
 _CACHE = cache_valid(DEPENDS)
 
 

@@ -99,7 +99,8 @@ def test_a_new_package_version_reruns_what_it_produced(local_run, tmp_path):
 
 # results/<stage>/ in DAG order; the report is left out: it shows the rules' wall times and when it
 # was generated
-STAGE_ORDER = ["initial", "aimd", "collect", "densify", "dataset", "mtp", "validation", "md",
+# (al: the active-learning loop, which the .test config runs, between training and validation)
+STAGE_ORDER = ["initial", "aimd", "collect", "densify", "dataset", "mtp", "al", "validation", "md",
                "analysis", "sweep", "report"]
 NOT_REPRODUCIBLE = {"results/report/report.html"}
 

@@ -17,7 +17,7 @@ steps of the melt. Then:
 Prints one table (markdown) with the iterations, configurations added, test errors before and after,
 the MD outcome, the wall time of each part and the machine's load average.
 
-    python benchmarks/al_evidence.py [--workdir DIR] [--iterations 8] [--md-seeds 0,1]
+    python benchmarks/al_evidence.py [--workdir DIR] [--iterations 5] [--md-seeds 0,1]
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def md_outcome(pot: Path, start: Path, protocol: Path, d: Path, seed: int) -> tu
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", type=Path, default=Path("al_evidence"))
-    ap.add_argument("--iterations", type=int, default=8)
+    ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--md-seeds", default="0,1", help="MD velocity seeds (comma-separated)")
     args = ap.parse_args()
     wd = args.workdir.resolve()

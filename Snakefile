@@ -1,6 +1,6 @@
 # mtpflow workflow: initial configurations → reference AIMD → collection → multi-density single
-# points → dataset → MTP training (MPI) → validation → MLMD per composition/temperature/replica →
-# dynamic-heterogeneity analysis → composition sweep → HTML report.
+# points → dataset → MTP training (MPI) → active learning (optional) → validation → MLMD per
+# composition/temperature/replica → dynamic-heterogeneity analysis → composition sweep → HTML report.
 #
 #   snakemake --profile profiles/local            # one machine
 #   snakemake --profile profiles/slurm            # SLURM cluster
@@ -42,6 +42,13 @@ if ENGINE == "vasp":
 
 include: "workflow/rules/mtp.smk"
 include: "workflow/rules/train.smk"
+
+
+if config["active_learning"]["iterations"] > 0:
+
+    include: "workflow/rules/al.smk"
+
+
 include: "workflow/rules/md.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"

@@ -25,6 +25,7 @@ VERB_MODULES: list[str] = [
     "mtpflow.commands.train",
     "mtpflow.commands.engine",
     "mtpflow.commands.grade",
+    "mtpflow.commands.al",
 ]
 
 

@@ -108,6 +108,10 @@ def _cross_problems(cfg: dict) -> list[str]:
     if cfg["mtp"]["min_dist_A"] >= cfg["mtp"]["max_dist_A"]:
         problems.append(f"  mtp.min_dist_A: {cfg['mtp']['min_dist_A']} must be smaller than "
                         f"mtp.max_dist_A ({cfg['mtp']['max_dist_A']})")
+    al = cfg["active_learning"]
+    if al["grade_break"] <= al["grade_save"]:
+        problems.append(f"  active_learning.grade_break: {al['grade_break']:g} must be larger than "
+                        f"active_learning.grade_save ({al['grade_save']:g})")
     return problems
 
 

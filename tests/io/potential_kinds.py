@@ -3,8 +3,8 @@ interoperability tests (tests/io/test_mtp_interop.py: MLIP-3's rules; tests/mtp/
 motep as a reader and as a second engine).
 
 KINDS maps a name to a builder; each builder writes one file into the folder it is given and returns a
-Written record. To cover a new writer (e.g. issue 12's upgraded potential from `init-mtp --from`), add
-one builder here: both test modules pick it up. Builders that need ../shared/data skip their test
+Written record. To cover a new writer (as the upgraded potentials of `init-mtp --from` are), add one
+builder here: both test modules pick it up. Builders that need ../shared/data skip their test
 (through shared_path) where it is absent; the others need nothing but mtpflow.
 """
 
@@ -89,6 +89,21 @@ def _trained(d: Path) -> Written:
     init, train = training_files(d)
     out = d / "trained.almtp"
     _run("train", init, train, "--out", out, "--species", "Li,Cl,Al", "--max-iter", 3)
+    return Written(out, ["Li", "Cl", "Al"], None, trained=True)
+
+
+def _upgraded(d: Path) -> Written:
+    """init-mtp --from: the trained level-6 potential upgraded to level 10 (same function)."""
+    out = d / "upgraded_L10.mtp"
+    _run("init-mtp", "--level", 10, "--from", _trained(d).path, "--out", out)
+    return Written(out, ["Li", "Cl", "Al"], None, trained=True)
+
+
+def _upgraded_mlip_l08(d: Path) -> Written:
+    """init-mtp --from MLIP-3's own trained_L08 (its MLIP-3 block) to level 12: block left out."""
+    out = d / "mlip_upgraded_L12.mtp"
+    _run("init-mtp", "--level", 12, "--from", shared_path("mlip_reference", "trained_L08.almtp"),
+         "--species", "Li,Cl,Al", "--out", out)
     return Written(out, ["Li", "Cl", "Al"], None, trained=True)
 
 
@@ -204,6 +219,8 @@ KINDS: dict[str, Callable[[Path], Written]] = {
     "init-mtp from-template": _from_template,
     "train": _trained,
     "train from a file with an MLIP-3 block": _retrained_from_mlip_state,
+    "init-mtp --from (upgraded)": _upgraded,
+    "init-mtp --from MLIP trained_L08 (upgraded)": _upgraded_mlip_l08,
     "convert old #mtpflow format": _old_format_converted,
     "convert relabel, MLIP-3 block kept": _relabelled_with_block,
     "lammps-deck potential": _lammps_deck_potential,

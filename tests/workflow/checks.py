@@ -252,10 +252,109 @@ def check_analysis(wd: Path, cfg: dict) -> None:
         assert all(math.isfinite(float(r["D_A2_per_ps"])) for r in rows)
 
 
+def _grade(c) -> float:
+    return float(dict(c.features)["MV_grade"])
+
+
+def _same_positions(a, b) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x.positions, y.positions) and
+                                    np.array_equal(x.types, y.types) for x, y in zip(a, b))
+
+
+def check_active_learning(wd: Path, cfg: dict) -> set[str]:
+    """results/al/L<level>/: every iteration's exploration runs, selection, labels, training set,
+    warm-started potential and errors agree with summary.csv; the loop stopped only by the limit or
+    an empty selection; final.mtp is the last trained potential and validation used it. Returns the
+    rules that must have run."""
+    from mtpflow.io.cfg import iter_cfg, read_cfg
+    from mtpflow.io.mtp import read_mtp
+
+    cfg = with_defaults(cfg)
+    al = cfg["active_learning"]
+    if al["iterations"] == 0:
+        assert not (wd / "results/al").exists()
+        return set()
+    n_runs = len(cfg["md"]["compositions"]) * len(al["temperatures_K"]) * len(al["density_factors"])
+    rules = {"al_explore", "al_select", "al_errors", "al_final", "al_summary"}
+    for level in cfg["mtp"]["levels"]:
+        d = wd / f"results/al/L{level:02d}"
+        rows = _read_csv(d / "summary.csv")
+        assert [int(r["iteration"]) for r in rows] == list(range(len(rows)))
+        selected = [int(r["n_selected"]) for r in rows[1:]]
+        assert 1 <= len(selected) <= al["iterations"]
+        assert all(selected[:-1]) and (len(selected) == al["iterations"] or selected[-1] == 0), selected
+        train = read_cfg(wd / "results/dataset/train.cfg")
+        pot = wd / f"results/mtp/L{level:02d}/trained.mtp"
+        for k, row in enumerate(rows):
+            errors = json.loads((d / f"iter{k if k == 0 or int(row['n_selected']) else k - 1}"
+                                 / "errors.json").read_text())
+            assert float(row["energy_rmse_meV_per_atom"]) == np.float64(f"{errors['energy_per_atom']['rmse'] * 1e3:.8g}")
+            assert float(row["force_rmse_eV_A"]) == np.float64(f"{errors['forces']['rmse']:.8g}")
+            if k == 0:
+                continue
+            it = d / f"iter{k}"
+            status = [json.loads(p.read_text()) for p in sorted(it.glob("explore/*/status.json"))]
+            assert len(status) == n_runs == int(row["n_runs"])
+            assert sum(s["stopped_by_extrapolation"] for s in status) == int(row["n_stopped_by_extrapolation"])
+            assert sum(s["blew_up"] for s in status) == int(row["n_blew_up"])
+            for s in status:
+                if s["stopped_by_extrapolation"]:
+                    assert s["grade"] > al["grade_break"] and s["step"] <= al["steps"]
+                elif s["blew_up"]:
+                    assert "MD blew up" in s["blow_up"] and s["step"] <= al["steps"]
+                else:
+                    assert s["step"] == al["steps"] and s["max_grade"] <= al["grade_break"]
+            saved = [c for p in sorted(it.glob("explore/*/extrapolative.cfg")) for c in iter_cfg(p)]
+            assert len(saved) == int(row["n_candidates"]) == sum(s["n_saved"] for s in status)
+            assert all(_grade(c) > al["grade_save"] for c in saved)
+            # summary.csv writes floats with 8 significant digits
+            assert float(row["max_grade"]) == np.float64(f"{max(s['max_grade'] for s in status):.8g}")
+            chosen = list(iter_cfg(it / "selected.cfg"))
+            assert len(chosen) == int(row["n_selected"]) <= (al["max_selected"] or len(saved))
+            assert all(_grade(c) > al["select_threshold"] for c in chosen)
+            if not chosen:
+                assert not (it / "trained.mtp").exists()
+                continue
+            rules |= {"al_label", "al_extend", "al_train"}
+            labelled = read_cfg(it / "labelled.cfg")
+            assert _same_positions(labelled, chosen)
+            assert all(c.energy is not None and _finite(c.energy, c.forces, c.plus_stress) for c in labelled)
+            assert {dict(c.features)["EFS_by"] for c in labelled} == {dict(c.features)["EFS_by"] for c in train}
+            grown = read_cfg(it / "train.cfg")
+            assert _same_positions(grown, train + labelled) and int(row["n_train"]) == len(grown)
+            train = grown
+            # warm start: same basis and cutoffs as the potential before, loss never above its start
+            before, after = read_mtp(pot), read_mtp(it / "trained.mtp")
+            assert (after.min_dist, after.max_dist, after.alpha_scalar_moments) == \
+                (before.min_dist, before.max_dist, before.alpha_scalar_moments)
+            loss = [float(r["loss"]) for r in _read_csv(it / "train_log.csv")]
+            assert loss[-1] <= loss[0] and loss[-1] < loss[1]
+            pot = it / "trained.mtp"
+        final = read_mtp(d / "final.mtp")
+        assert np.array_equal(final.get_params(), read_mtp(pot).get_params())
+        assert rows[-1]["potential"] == str(pot.relative_to(wd))
+        # validation used the final potential: its errors are the loop's last row's
+        validation = json.loads((wd / f"results/validation/L{level:02d}/errors.json").read_text())
+        assert float(rows[-1]["energy_rmse_meV_per_atom"]) == np.float64(
+            f"{validation['energy_per_atom']['rmse'] * 1e3:.8g}")
+    return rules
+
+
 RULES = {"build_initial", "aimd", "collect", "densify", "dataset", "init_mtp", "train", "calc_errors",
          "md_protocol", "md", "analyze", "sweep", "config_used", "report"}
+AL_RULES = {"al_explore", "al_select", "al_label", "al_extend", "al_train", "al_errors", "al_final",
+            "al_summary"}
 LOCAL_RULES = {"md_protocol", "config_used"}   # run by snakemake itself (never SLURM jobs)
 DOWNSTREAM_OF_TRAINING = {"train", "calc_errors", "md", "analyze", "sweep", "report"}
+# with active learning: what a dry run plans up to the first al_select (a checkpoint: the jobs
+# after it are planned when it has run)
+AL_PLANNED_FIRST = {"al_explore", "al_select", "al_errors", "al_final", "al_summary"}
+AL_AFTER_CHECKPOINT = AL_RULES - AL_PLANNED_FIRST
+
+
+def defined_rules(cfg: dict) -> set[str]:
+    """The rules the workflow defines for this config (--list-rules)."""
+    return RULES | (AL_RULES if with_defaults(cfg)["active_learning"]["iterations"] else set())
 
 
 def ran_rules(wd: Path) -> set[str]:
@@ -264,12 +363,13 @@ def ran_rules(wd: Path) -> set[str]:
 
 def check_all_stages(wd: Path, cfg: dict) -> None:
     """Every stage of the DAG: parseable, finite, metrics present; a log and a benchmark per rule."""
-    assert ran_rules(wd) == RULES
     cfg = with_defaults(cfg)
     check_initial(wd, cfg)
     check_aimd(wd, cfg)
     check_collect_densify_dataset(wd, cfg)
     check_training(wd, cfg)
+    al_rules = check_active_learning(wd, cfg)
+    assert ran_rules(wd) == RULES | al_rules
     check_md(wd, cfg)
     check_analysis(wd, cfg)
     one_point = len(cfg["md"]["compositions"]) * len(cfg["md"]["temperatures_K"]) < 2
@@ -277,9 +377,10 @@ def check_all_stages(wd: Path, cfg: dict) -> None:
                            "Model and training settings", "Wall time per rule",
                            "Dataset summary", "Training curve", "Validation metrics", "Parity plots",
                            "MD thermodynamics", "Dynamic heterogeneity"]
-                 + ([] if one_point else ["Composition sweep"]))
+                 + ([] if one_point else ["Composition sweep"])
+                 + (["Active learning"] if al_rules else []))
     if one_point:  # no trend to draw: the sweep section says why (and is listed as partial)
         html = (wd / "results/report/report.html").read_text()
         assert "one state point: a trend needs at least two" in html
         assert "Composition sweep: partial" in (wd / "logs/report/all.log").read_text()
-    check_logs_and_benchmarks(wd, sorted(RULES))
+    check_logs_and_benchmarks(wd, sorted(RULES | al_rules))

@@ -9,8 +9,10 @@ import pytest
 from .smk import DEFAULT_CONFIG, EXAMPLES, ROOT, TEST_CONFIG, load_config, planned_jobs, snakemake, write_config
 
 
-def test_lint_reports_nothing(tmp_path):
-    res = snakemake(tmp_path, "--lint", configfile=DEFAULT_CONFIG)
+@pytest.mark.parametrize("configfile", [DEFAULT_CONFIG, TEST_CONFIG], ids=lambda p: p.parent.parent.name)
+def test_lint_reports_nothing(tmp_path, configfile):
+    # the .test config turns active learning on (workflow/rules/al.smk is linted too)
+    res = snakemake(tmp_path, "--lint", configfile=configfile)
     assert res.returncode == 0, res.stdout
     assert "Lints for" not in res.stdout
     assert "Congratulations" in res.stdout
@@ -131,3 +133,33 @@ def test_vdw_goes_to_the_static_single_points_only(tmp_path):
     assert aimd and densify, res.stdout
     assert all("--vdw" not in line for line in aimd), aimd
     assert all("--vdw optb88" in line for line in densify), densify
+
+
+def test_active_learning_dag(tmp_path):
+    """Off by default (no al rule); on, a dry run plans the first iteration up to its checkpoint,
+    validation and MD take results/al/L08/final.mtp; the VASP route labels with VASP statics."""
+    res = snakemake(tmp_path, "-n", "-p", configfile=DEFAULT_CONFIG)
+    assert res.returncode == 0 and "al_" not in res.stdout and "results/al/" not in res.stdout
+    cfg = load_config()
+    assert cfg["active_learning"]["iterations"] >= 2
+    res = snakemake(tmp_path, "-n", "-p", configfile=TEST_CONFIG)
+    assert res.returncode == 0, res.stdout
+    jobs = planned_jobs(res.stdout)
+    assert {k: jobs.get(k) for k in ("al_explore", "al_select", "al_errors", "al_final", "al_summary")} == \
+        {"al_explore": 1, "al_select": 1, "al_errors": 1, "al_final": 1, "al_summary": 1}
+    assert "checkpoint al_select:" in res.stdout and "--grade-status results/al/L08/iter1/explore/" in res.stdout
+    assert "mtpflow calc-errors results/al/L08/final.mtp results/dataset/test.cfg" in res.stdout
+    assert "mtpflow md results/al/L08/final.mtp" in res.stdout
+    vasp = copy.deepcopy(cfg)
+    vasp["reference"] = {"engine": "vasp", "vasp": {"command": "vasp_std", "potcar_spec": True}}
+    path = write_config(vasp, tmp_path / "vasp_al.yaml")
+    res = snakemake(tmp_path, "--list-rules", configfile=path)
+    rules = set(res.stdout.split())
+    assert res.returncode == 0 and "vasp_al_label" in rules and "al_label" not in rules, res.stdout
+    res = snakemake(tmp_path, "-n", configfile=path)
+    assert res.returncode == 0 and planned_jobs(res.stdout).get("al_select") == 1, res.stdout
+    # the loop's keys are checked with the rest of the config
+    bad = copy.deepcopy(cfg)
+    bad["active_learning"]["grade_break"] = 1.5
+    res = snakemake(tmp_path, "-n", configfile=write_config(bad, tmp_path / "bad_al.yaml"))
+    assert res.returncode != 0 and "active_learning.grade_break: 1.5 must be larger than" in res.stdout

@@ -64,7 +64,15 @@ VERB_DEFAULTS = {
     "analysis.cascade_radius_A": [("analyze", "cascade_radius")],
     "analysis.cascade_window_ps": [("analyze", "cascade_window")],
     "report.title": [("report", "title")],
+    "active_learning.timestep_fs": [("md", "timestep_fs")],
+    "active_learning.grade_mode": [("al-select", "mode"), ("select-add", "mode"), ("calc-grade", "mode")],
+    "active_learning.select_threshold": [("al-select", "threshold"), ("select-add", "threshold")],
+    "active_learning.max_selected": [("al-select", "max_configs"), ("select-add", "max_configs")],
 }
+# config key -> the value `mtpflow md` uses when its extrapolation-control option is left out (the
+# options default to None, meaning these)
+MD_GRADE_DEFAULTS = {"active_learning.grade_save": 0, "active_learning.grade_break": 1,
+                     "active_learning.grade_every": 2}
 # config key -> the protocol's default (mtpflow md and lammps-deck read protocols)
 PROTOCOL_DEFAULTS = {"md.traj_every": "traj_every", "md.thermo_every": "thermo_every",
                      "md.thermostat": "thermostat"}
@@ -80,6 +88,11 @@ WORKFLOW_ONLY = {
     "resources.default.threads": "Snakemake resources", "resources.default.mem_mb": "Snakemake resources",
     "resources.default.runtime": "Snakemake resources", "resources.default.tasks": "Snakemake resources",
     "resources.default.mpi": "Snakemake resources",
+    "active_learning.iterations": "how many loop iterations the workflow plans (0: none)",
+    "active_learning.temperatures_K": "the exploration runs' --temperature-K, one run each",
+    "active_learning.density_factors": "the exploration runs' --density-factor, one run each",
+    "active_learning.steps": "the exploration runs' --steps (md has no default)",
+    "active_learning.replicate": "md --replicate has no default (the start as it is, = [1, 1, 1])",
 }
 
 
@@ -95,8 +108,8 @@ def _same(config_value, verb_value):
 def test_every_schema_default_equals_the_verb_default():
     defaults = schema_defaults(load_schema())
     # every default is compared, or listed with the reason it has no verb counterpart
-    assert set(defaults) == set(VERB_DEFAULTS) | set(PROTOCOL_DEFAULTS) | set(WORKFLOW_ONLY), \
-        set(defaults) ^ (set(VERB_DEFAULTS) | set(PROTOCOL_DEFAULTS) | set(WORKFLOW_ONLY))
+    known = set(VERB_DEFAULTS) | set(PROTOCOL_DEFAULTS) | set(WORKFLOW_ONLY) | set(MD_GRADE_DEFAULTS)
+    assert set(defaults) == known, set(defaults) ^ known
     for key, options in VERB_DEFAULTS.items():
         for verb, dest in options:
             got = _verb_default(verb, dest)
@@ -104,6 +117,17 @@ def test_every_schema_default_equals_the_verb_default():
     for key, attr in PROTOCOL_DEFAULTS.items():
         assert defaults[key] == _protocol_default(attr), key
     assert defaults["md.lammps.restart_every"] == DEFAULT_RESTART_EVERY
+    from types import SimpleNamespace
+
+    from mtpflow.commands.md_grade import _values
+
+    parser = build_parser()
+    md = next(a for a in parser._actions if a.dest == "verb").choices["md"]
+    unset = SimpleNamespace(**{a.dest: md.get_default(a.dest) for a in md._actions})
+    used = _values(unset)  # (save, break, every, mode) when the options are left out
+    for key, index in MD_GRADE_DEFAULTS.items():
+        assert defaults[key] == used[index], f"{key} = {defaults[key]!r} but mtpflow md uses {used[index]!r}"
+    assert defaults["active_learning.grade_mode"] == used[3]
 
 
 def test_a_drifted_default_is_caught(monkeypatch):
@@ -281,8 +305,11 @@ def test_every_rule_takes_log_benchmark_threads_resources_from_job():
         assert directives["benchmark"].group(1).strip() == f"{job_var}.benchmark"
         assert directives["threads"].group(1).strip() == f"{job_var}.threads"
         assert directives["resources"].group(1).strip() == f"**{job_var}.resources,"
+    # no defaults retyped with .get (Snakemake's checkpoints.<rule>.get is its API, not a default)
     assert "res(" not in text and "log_path(" not in text and ".get(" not in text.replace(
-        'config["resources"].get(rule_name, {})', "")
+        'config["resources"].get(rule_name, {})', "").replace("checkpoints.al_select.get(", "")
+    checkpoint = re.search(r"^checkpoint al_select:\n(.*?)(?=^\S)", text, re.S | re.M).group(1)
+    assert "AL_SELECT.log" in checkpoint and "**AL_SELECT.resources," in checkpoint
 
 
 def _shell_commands(output: str) -> dict[str, str]:

@@ -10,7 +10,8 @@ import hashlib
 
 import pytest
 
-from .checks import DOWNSTREAM_OF_TRAINING, LOCAL_RULES, RULES, check_all_stages
+from .checks import (AL_AFTER_CHECKPOINT, AL_PLANNED_FIRST, DOWNSTREAM_OF_TRAINING, LOCAL_RULES,
+                     check_all_stages, defined_rules)
 from .smk import ROOT, TEST_CONFIG, load_config, planned_jobs, snakemake, without_optional_keys, write_config
 
 pytestmark = pytest.mark.slow
@@ -29,12 +30,21 @@ def local_run(tmp_path_factory):
     wd = tmp_path_factory.mktemp("wf_local")
     res = snakemake(wd, *LOCAL, configfile=TEST_CONFIG, timeout=1800)
     assert res.returncode == 0, res.stdout[-6000:]
+    (wd / "snakemake_stdout.txt").write_text(res.stdout)
     return wd
 
 
 def test_every_stage_output_is_valid(local_run):
-    assert wired_rules(local_run) == RULES | {"all"}
+    assert load_config()["active_learning"]["iterations"] >= 2  # CI runs the loop
+    assert wired_rules(local_run) == defined_rules(load_config()) | {"all"}
     check_all_stages(local_run, load_config())
+    # MD ran with the potential active learning ended with, each loop rule with one mtpflow verb
+    shells = [ln for ln in (local_run / "snakemake_stdout.txt").read_text().splitlines()
+              if ln.startswith("Shell command: ")]
+    assert any(" mtpflow md results/al/L08/final.mtp " in ln for ln in shells)
+    for verb in ("al-select", "al-extend", "al-summary", "densify", "train", "calc-errors", "md"):
+        lines = [ln for ln in shells if f"mtpflow {verb} " in ln]
+        assert lines and all(ln.count("mtpflow ") == 1 for ln in lines), verb
 
 
 def test_nothing_to_do_after_a_complete_run(local_run):
@@ -54,8 +64,9 @@ def _dry_run_with(local_run, tmp_path, key, value):
 
 def test_changing_a_training_weight_reruns_training_and_after_only(local_run, tmp_path):
     jobs = _dry_run_with(local_run, tmp_path, "train.force_weight", 0.02)
-    # config_used rewrites the config the report shows
-    assert jobs - {"all"} == DOWNSTREAM_OF_TRAINING | {"config_used"}, jobs
+    # config_used rewrites the config the report shows; active learning reruns from its first
+    # iteration (the dry run plans up to the first al_select, a checkpoint)
+    assert jobs - {"all"} == DOWNSTREAM_OF_TRAINING | {"config_used"} | AL_PLANNED_FIRST, jobs
 
 
 def test_changing_aimd_length_keeps_initial_configurations(local_run, tmp_path):
@@ -81,12 +92,15 @@ def test_a_new_package_version_reruns_what_it_produced(local_run, tmp_path):
     assert res.returncode == 0, res.stdout
     # every rule whose output the package computes; md_protocol and config_used only write config
     # values out
-    assert set(planned_jobs(res.stdout)) - {"all"} == RULES - LOCAL_RULES, res.stdout[-3000:]
+    # (active learning: up to the first al_select, a checkpoint, as after a training change)
+    planned = set(planned_jobs(res.stdout)) - {"all"}
+    assert planned == defined_rules(load_config()) - LOCAL_RULES - AL_AFTER_CHECKPOINT, res.stdout[-3000:]
 
 
 # results/<stage>/ in DAG order; the report is left out: it shows the rules' wall times and when it
 # was generated
-STAGE_ORDER = ["initial", "aimd", "collect", "densify", "dataset", "mtp", "validation", "md",
+# (al: the active-learning loop, which the .test config runs, between training and validation)
+STAGE_ORDER = ["initial", "aimd", "collect", "densify", "dataset", "mtp", "al", "validation", "md",
                "analysis", "sweep", "report"]
 NOT_REPRODUCIBLE = {"results/report/report.html"}
 

@@ -1,4 +1,5 @@
 # Shared helpers: config defaults and validation, wildcard values, per-rule log/benchmark/resources.
+import json
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -101,6 +102,7 @@ REPORT_INPUTS = {
     "thermo": [],
     "analysis": [],
     "sweep": [],
+    "al_summary": [],
 }
 
 
@@ -133,6 +135,7 @@ def report_args(wildcards, input):
         "thermo": "--thermo",
         "analysis": "--analysis",
         "sweep": "--sweep",
+        "al_summary": "--al-summary",
     }
     return " ".join(f"{flags[k]} {' '.join(input[k])}" for k in flags if len(input[k]))
 
@@ -196,6 +199,77 @@ def md_previous(suffix):
         return f"{md_run_dir(w)}/{names[k - 1]}{suffix}" if k else []
 
     return previous
+
+
+def final_potential(wildcards):
+    """The potential of a level that validation, MD and the report use: the one active learning
+    ended with (workflow/rules/al.smk) when active_learning.iterations > 0, else the trained one."""
+    if config["active_learning"]["iterations"] > 0:
+        return f"results/al/L{wildcards.level}/final.mtp"
+    return f"results/mtp/L{wildcards.level}/trained.mtp"
+
+
+# ---- active learning (workflow/rules/al.smk) ------------------------------------------------------
+AL = config["active_learning"]
+AL_ITERATIONS = AL["iterations"]
+AL_ITER = "results/al/L{level}/iter{iteration}"
+AL_RUN = "{composition}_T{temperature}K_d{density}"
+AL_TEMPERATURES = [str(t) for t in AL["temperatures_K"]]
+AL_DENSITIES = [str(d) for d in AL["density_factors"]]
+AL_REPLICATE = ",".join(str(n) for n in AL["replicate"])
+
+
+def al_potential(level, k):
+    """Potential k of the loop: 0 is the trained potential active learning starts from."""
+    k = int(k)
+    return f"results/mtp/L{level}/trained.mtp" if k == 0 else f"results/al/L{level}/iter{k}/trained.mtp"
+
+
+def al_train_set(level, k):
+    k = int(k)
+    return "results/dataset/train.cfg" if k == 0 else f"results/al/L{level}/iter{k}/train.cfg"
+
+
+def al_explore_runs(wildcards):
+    return expand(
+        f"{AL_ITER}/explore/{AL_RUN}",
+        level=wildcards.level,
+        iteration=wildcards.iteration,
+        composition=MD_COMPOSITIONS,
+        temperature=AL_TEMPERATURES,
+        density=AL_DENSITIES,
+    )
+
+
+def al_iterations_run(level):
+    """[(k, n_selected)] of the iterations the loop runs, read from al_select's records
+    (checkpoints): up to the first that selected nothing, at most active_learning.iterations."""
+    done = []
+    for k in range(1, AL_ITERATIONS + 1):
+        record = checkpoints.al_select.get(level=level, iteration=k).output.record
+        with open(record) as fh:
+            n = json.load(fh)["n_selected"]
+        done.append((k, n))
+        if n == 0:
+            break
+    return done
+
+
+def al_final_iteration(level):
+    """The potential the loop ends with: the last iteration's, or the one before it when the last
+    iteration selected nothing (nothing was retrained)."""
+    k, n = al_iterations_run(level)[-1]
+    return k if n else k - 1
+
+
+def al_summary_inputs(wildcards):
+    level = wildcards.level
+    rows = al_iterations_run(level)
+    return {
+        "records": [f"results/al/L{level}/iter{k}/record.json" for k, _ in rows],
+        "errors": [f"results/al/L{level}/iter{k if n else k - 1}/errors.json" for k, n in rows],
+        "potentials": [al_potential(level, k if n else k - 1) for k, n in rows],
+    }
 
 
 def md_start(wildcards):

@@ -30,7 +30,7 @@ localrules:
 
 rule lammps_deck:
     input:
-        mtp="results/mtp/L{level}/trained.mtp",
+        mtp=final_potential,
         start=md_start,
         protocol="results/md/protocols/T{temperature}K.yaml",
     output:

@@ -47,7 +47,7 @@ else:
 
     rule md:
         input:
-            mtp="results/mtp/L{level}/trained.mtp",
+            mtp=final_potential,
             start=md_start,
             protocol="results/md/protocols/T{temperature}K.yaml",
             # the previous part's final checkpoint (none for the equilibration)

@@ -40,7 +40,7 @@ rule report:
         **REPORT_INPUTS,
         config_used="results/report/config_used.yaml",
         reference_data=["results/dataset/train.cfg", "results/dataset/test.cfg"],
-        potentials=expand("results/mtp/L{level}/trained.mtp", level=LEVELS),
+        potentials=[final_potential(SimpleNamespace(level=level)) for level in LEVELS],
         protocols=sorted({protocol for protocol, _ in REPORT_MD_RUNS}),
     output:
         html=report(

@@ -67,7 +67,7 @@ PARITY = (
 
 rule calc_errors:
     input:
-        mtp="results/mtp/L{level}/trained.mtp",
+        mtp=final_potential,
         test="results/dataset/test.cfg",
     output:
         json="results/validation/L{level}/errors.json",

@@ -211,16 +211,22 @@ def cmd_collect(args) -> int:
 
 # ---------------------------------------------------------------------------------------- densify
 
+DEFAULT_VOLUME_FACTORS = "0.5,1.0,1.5"
+
+
 def cmd_densify(args) -> int:
     from mtpflow.data.crystal import reference_density
-    from mtpflow.data.densify import evaluate, multi_density, parse_factors, vasp_dir_name
+    from mtpflow.data.densify import as_is, evaluate, multi_density, parse_factors, vasp_dir_name
     from mtpflow.data.engines import get_engine
     from mtpflow.errors import InputError
     from mtpflow.io.atomic import check_writable
     from mtpflow.io.structure import read_frames, write_frames
 
     species = parse_species(args.species)
-    factors = parse_factors(args.volume_factors)
+    if args.as_is and args.volume_factors is not None:
+        raise InputError("--as-is evaluates the frames at their own volume: leave out "
+                         "--volume-factors")
+    factors = None if args.as_is else parse_factors(args.volume_factors or DEFAULT_VOLUME_FACTORS)
     engine = get_engine(args.engine, threads=args.threads)
     _check_vasp_options(args, engine)
     if engine.embedded or args.vasp_command:
@@ -237,9 +243,14 @@ def cmd_densify(args) -> int:
     d_ref, desc = reference_density(args.reference_density_from)
     structures = []
     for source, fr in frames:
-        structures += multi_density(fr, factors, d_ref, source, every=args.every)
-    _log(f"{len(structures)} structures = {len(structures) // len(factors)} frames x {len(factors)} "
-         f"volume factors of the crystal volume ({desc})")
+        structures += as_is(fr, d_ref, source, every=args.every) if args.as_is else \
+            multi_density(fr, factors, d_ref, source, every=args.every)
+    if args.as_is:
+        _log(f"{len(structures)} structures at their own volume ({desc})")
+        factors = sorted({s.info["volume_factor"] for s in structures})
+    else:
+        _log(f"{len(structures)} structures = {len(structures) // len(factors)} frames x "
+             f"{len(factors)} volume factors of the crystal volume ({desc})")
     if engine.embedded:
         results = evaluate(structures, engine, log=_log)
         for atoms in results:
@@ -489,12 +500,16 @@ def register(sub) -> None:
                                      "order of first appearance, printed)")
 
     p = verb("densify", cmd_densify, "scale melt frames to several densities and evaluate them",
-             "Isotropic scaling to volume factors of the crystal volume (mass / d_crystal), then "
-             "single points now (embedded engine) or static VASP directories (--engine vasp), run "
+             "Isotropic scaling to volume factors of the crystal volume (mass / d_crystal), or "
+             "the frames as they are (--as-is), then single points now (embedded engine) or static VASP directories (--engine vasp), run "
              "here and collected into --out when --vasp-command is given.")
     p.add_argument("inputs", nargs="+", help="melt frames: .cfg or .extxyz")
-    p.add_argument("--volume-factors", default="0.5,1.0,1.5",
-                   help="volumes as multiples of the crystal volume (dimensionless)")
+    p.add_argument("--volume-factors", default=None,
+                   help="volumes as multiples of the crystal volume (dimensionless; default "
+                   f"{DEFAULT_VOLUME_FACTORS})")
+    p.add_argument("--as-is", action="store_true",
+                   help="evaluate the frames at their own volume, unscaled (e.g. the "
+                   "configurations active learning selected); not with --volume-factors")
     p.add_argument("--engine", default="chgnet", help="chgnet (evaluated now) or vasp (directories)")
     p.add_argument("--every", type=int, default=1, help="use every k-th input frame")
     p.add_argument("--reference-density-from", metavar="CIF", help="crystal density from a CIF")

@@ -31,9 +31,11 @@ def _add_common(p, verb: str) -> None:
                    help="instead of START: a random configuration of this cell content (e.g. "
                         "Li16Al16Cl64) at --density-factor x the reference crystal density, seeded by "
                         "--seed, with build-initial's minimum pair distances")
-    p.add_argument("--density-factor", type=float, default=1.0,
-                   help="with --random: multiple of the reference crystal density (LiAlCl4, "
-                        "1.974 g/cm³; dimensionless; default 1.0)")
+    p.add_argument("--density-factor", type=float, default=None,
+                   help="multiple of the reference crystal density (LiAlCl4, 1.974 g/cm³; "
+                        "dimensionless): the density of the --random start (default 1.0), or, with "
+                        "START, START's cell and positions scaled isotropically to it (default: "
+                        "START as it is)")
     p.add_argument("--species", help="elements of MTP types 0, 1, ... comma-separated (e.g. Li,Cl,Al); "
                                      "default: the potential's species metadata")
     p.add_argument("--replicate", metavar="A,B,C",
@@ -83,18 +85,31 @@ def _start_atoms(args, species):
     """The start structure: the last frame of START, or a random one built by --random."""
     from mtpflow.io.structure import read_frames
 
+    from mtpflow.data.crystal import reference_density
+
     if (args.start is None) == (args.random is None):
         raise InputError("give a START structure file or --random FORMULA (one of the two)")
+    factor = args.density_factor
+    if factor is not None and not (0 < factor < float("inf")):
+        raise InputError(f"--density-factor must be a finite number > 0, got {factor}")
     if args.start is not None:
-        return read_frames(args.start, species, index=-1)[0]
-    from mtpflow.data.crystal import parse_formula, reference_density
+        atoms = read_frames(args.start, species, index=-1)[0]
+        if factor is None:
+            return atoms
+        from mtpflow.data.densify import crystal_volume, scaled_copy
+
+        if not atoms.pbc.all():
+            raise InputError("--density-factor scales a periodic cell; the start structure has "
+                             "none", args.start)
+        d_ref, _desc = reference_density()
+        return scaled_copy(atoms, crystal_volume(atoms, d_ref) / factor)
+    from mtpflow.data.crystal import parse_formula
     from mtpflow.data.initial import random_structure
 
     counts = parse_formula(args.random, "--random")
-    if not args.density_factor > 0:
-        raise InputError(f"--density-factor must be > 0, got {args.density_factor}")
     d_ref, _desc = reference_density()
-    return random_structure(counts, args.density_factor * d_ref, seed=args.seed or 0, order=species)
+    return random_structure(counts, (1.0 if factor is None else factor) * d_ref,
+                            seed=args.seed or 0, order=species)
 
 
 def _load(args):
@@ -151,7 +166,7 @@ def run_md(args) -> int:
 
 def _run_md(args, sigterm) -> int:
     from mtpflow.io.md_files import file_digest
-    from mtpflow.md.runner import StepHook, run_protocol
+    from mtpflow.md.runner import BlowUpError, StepHook, run_protocol
 
     pot, species, atoms = _load(args)
     if not pot.is_trained:
@@ -193,21 +208,47 @@ def _run_md(args, sigterm) -> int:
     log(f"{len(atoms)} atoms, {proto.total_steps} steps of {proto.timestep_fs:g} fs "
         f"({proto.total_steps * proto.timestep_fs * 1e-6:.4g} ns)")
     outputs = [args.traj, args.thermo] + ([args.extrapolative] if control else [])
+    if args.grade_status:
+        from mtpflow.io.atomic import check_writable
+
+        check_writable(args.grade_status)
     try:
         res = run_protocol(atoms, calc, proto, args.traj, args.thermo, checkpoint_path=ckpt,
                            resume_path=args.resume, continue_path=args.continue_from,
                            stop_at_step=args.stop_at_step, auto_resume=args.auto_resume,
                            min_dist_A=pot.min_dist,
                            potential_digest=file_digest(args.potential), log=log, hooks=hooks)
+    except BlowUpError as exc:
+        if not args.grade_status:
+            raise
+        # exploration: leaving the potential's domain this way is an outcome too; the outputs up
+        # to the last step written are complete, as after a stop by extrapolation
+        from mtpflow.io.md_files import ResumableOutput
+
+        for path in outputs:
+            ResumableOutput(path).finish()
+        md_grade.write_status(args.grade_status, control, exc.step, proto.total_steps, exc.step,
+                              blow_up=str(exc))
+        log(f"{exc}; recorded in {args.grade_status}; exit status 0 (--grade-status)")
+        return 0
     except Stopped:
         if control is None or control.broke is None:
             raise
         log(md_grade.extrapolation_message(control, outputs + ([ckpt] if ckpt else [])))
+        if args.grade_status:
+            step = control.broke[0]
+            md_grade.write_status(args.grade_status, control, step, proto.total_steps, step)
+            log(f"recorded in {args.grade_status}; exit status 0 (--grade-status)")
+            return 0
         return EXIT_EXTRAPOLATION
     if control:
         log(f"extrapolation control: {control.n_graded} gradings in this run, max grade "
             f"{control.max_grade:.3f}, {control.n_saved} configuration(s) above {control.save:g} "
             f"saved to {args.extrapolative}")
+        if args.grade_status:
+            md_grade.write_status(args.grade_status, control, res.steps, proto.total_steps,
+                                  res.steps_run)
+            outputs.append(args.grade_status)
     print(f"mtpflow md: {res.steps_run} steps to step {res.steps} in {res.wall_s:.1f} s "
           f"({res.ns_per_day:.3f} ns/day); "
           f"final T = {res.final_temperature_K:.1f} K; wrote {', '.join(str(o) for o in outputs)}"

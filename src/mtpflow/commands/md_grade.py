@@ -9,7 +9,8 @@ from mtpflow.md.extrapolation import BREAK_DEFAULT, SAVE_DEFAULT
 EXIT_HELP = (f"Exit status: 0 done; 2 bad input; {EXIT_EXTRAPOLATION} stopped by extrapolation "
              "control (a grade above --grade-break: the trajectory, thermo and --extrapolative up to "
              "that step are complete, the checkpoint is written); 143 stopped by SIGTERM.")
-_NAMES = ("grade_train", "grade_save", "grade_break", "extrapolative", "grade_every", "grade_mode")
+_NAMES = ("grade_train", "grade_save", "grade_break", "extrapolative", "grade_every", "grade_mode",
+          "grade_status")
 
 
 def add_options(p, deck: bool = False) -> None:
@@ -40,6 +41,15 @@ def add_options(p, deck: bool = False) -> None:
                    help="nbh: per-neighbourhood grades, a configuration's is their maximum (default); "
                         "cfg: one grade per configuration (periodic cells near the training set can "
                         "grade in the thousands)")
+    if not deck:
+        g.add_argument("--grade-status", metavar="STATUS.json",
+                       help="write how the run ended as JSON (stopped_by_extrapolation, step, grade, "
+                            "blew_up, blow_up, max_grade, n_graded, n_saved, steps_run, "
+                            "total_steps) and exit with status 0 also when stopped by extrapolation "
+                            f"(instead of {EXIT_EXTRAPOLATION}) or by the blow-up protection "
+                            "(instead of 2; the outputs up to the last step written are complete): "
+                            "for active-learning exploration, where leaving the potential's domain "
+                            "is the outcome sought, recorded in this file")
 
 
 def wanted(args) -> bool:
@@ -89,6 +99,21 @@ def md_control(args, pot, species, calc, timestep_fs, log):
     active, save, brk, every = _active(args, pot, calc._tables, log)
     return GradeControl(pot, active, args.extrapolative, save=save, brk=brk, every=every,
                         species=species, tables=calc._tables, timestep_fs=timestep_fs)
+
+
+def write_status(path, control, step: int, total_steps: int, steps_run: int,
+                 blow_up: str | None = None) -> None:
+    """The --grade-status JSON: how the run ended (see add_options)."""
+    from mtpflow.io.json_files import write_json
+
+    broke = control.broke
+    write_json(path, {
+        "stopped_by_extrapolation": broke is not None, "step": int(step),
+        "grade": None if broke is None else broke[1], "blew_up": blow_up is not None,
+        "blow_up": blow_up, "grade_save": control.save,
+        "grade_break": control.brk, "max_grade": control.max_grade, "n_graded": control.n_graded,
+        "n_saved": control.n_saved, "extrapolative": str(control.output.path),
+        "steps_run": int(steps_run), "total_steps": int(total_steps)})
 
 
 def extrapolation_message(control, files) -> str:

@@ -54,6 +54,8 @@ def register(sub):
     p.add_argument("--dataset-summary", nargs="*", default=[], help="dataset summary CSV(s)")
     p.add_argument("--train-log", nargs="*", default=[], help="training log CSV(s): iteration, "
                    "loss, rmse_energy_per_atom_eV, rmse_force_eV_A, rmse_stress_GPa")
+    p.add_argument("--al-summary", nargs="*", default=[], help="active-learning summary CSV(s) "
+                   "of `mtpflow al-summary` (one row per iteration): table and plot")
     p.add_argument("--errors", nargs="*", default=[], help="validation errors JSON(s) of "
                    "`mtpflow calc-errors` (pooled and by_density)")
     p.add_argument("--parity-plots", nargs="*", default=[], help="PNG files or folders of PNGs")
@@ -240,6 +242,7 @@ def cmd_report(args) -> int:
             [("config", cfg[1], None)] if cfg and cfg[1] else []),
         "dataset_summary": [_guard(p, _csv) for p in args.dataset_summary],
         "train_log": [_guard(p, _csv) for p in args.train_log],
+        "al_summary": [_guard(p, _csv) for p in args.al_summary],
         "errors": [_guard(p, _load_json) for p in args.errors],
         "parity_plots": [_guard(p, _pngs) for p in args.parity_plots],
         "thermo": runs + thermo,

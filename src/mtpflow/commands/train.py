@@ -21,7 +21,8 @@ def register(sub) -> None:
         "1e-3 (p+1) T_mu; --init-random for MLIP's seeded random start), min_dist set to 0.99 x "
         "the smallest distance in the set, the radial scaling chosen and the linear coefficients "
         "solved exactly; then BFGS over the radial coefficients with the linear ones re-solved "
-        "at every step. "
+        "at every step. A trained potential (as INIT, or --init-from with a template) is "
+        "continued from its coefficients (a warm start). "
         "Run under `mpiexec -n R` to split configurations over R ranks (same result). "
         "On SIGTERM (SLURM's time limit, scancel) it finishes the current iteration, writes the "
         "--checkpoint, removes the partial --log, says how to --resume and exits with status 143.")
@@ -59,6 +60,14 @@ def register(sub) -> None:
                         "inputs is refused, naming them (delete it to train afresh); the checkpoint "
                         "is removed when the training completes. The result equals an uninterrupted "
                         "run's.")
+    p.add_argument("--init-from", metavar="TRAINED",
+                   help="warm start: continue from this trained potential's coefficients (radial, "
+                   "species, moment, scaling and min/max_dist as in the file; its basis must be "
+                   "the template's, else an error: for a higher level use `init-mtp --level L "
+                   "--from TRAINED`). Log row 0 is that potential's loss on this set; from "
+                   "iteration 1 the linear coefficients are re-solved on this set; 0 iterations "
+                   "(or no step that lowers the loss) write its coefficients unchanged. With "
+                   "--resume the checkpoint's coefficients are used")
     p.add_argument("--valid", help="validation set (.cfg): errors printed after training")
     p.add_argument("--log", help="per-iteration CSV: iteration, loss, rmse_energy_per_atom_eV, "
                    "rmse_force_eV_A, rmse_stress_GPa")
@@ -114,10 +123,12 @@ def _train_job(args, species) -> dict:
             "stress_weight": args.stress_weight, "weight_scaling": args.weight_scaling,
             "weight_scaling_forces": args.weight_scaling_forces, "max_iter": args.max_iter,
             "tolerance": args.tolerance, "seed": args.seed, "init_random": args.init_random,
-            "no_mindist_update": args.no_mindist_update}
+            "no_mindist_update": args.no_mindist_update,
+            "init_from_digest": None if args.init_from is None else file_digest(args.init_from)}
 
 
-_JOB_NAMES = {"init_digest": "INIT's contents", "train_cfg_digest": "TRAIN_CFG's contents"}
+_JOB_NAMES = {"init_digest": "INIT's contents", "train_cfg_digest": "TRAIN_CFG's contents",
+              "init_from_digest": "--init-from's contents"}
 
 
 def _own_checkpoint(args, job: dict, say) -> str | None:
@@ -202,7 +213,11 @@ def _train(args, sigterm) -> int:
         job = _train_job(args, species)
         resume = _own_checkpoint(args, job, say)
     pot = read_mtp(args.init)
-    _check_species(pot, species, args.init)
+    if args.init_from:
+        from mtpflow.mtp.upgrade import continue_from
+
+        pot = continue_from(pot, read_mtp(args.init_from), args.init, args.init_from)
+    _check_species(pot, species, args.init_from or args.init)
     configs = read_cfg(args.train_cfg)
     if not configs:
         raise InputError("no configurations: the training file is empty", args.train_cfg)

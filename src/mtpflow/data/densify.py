@@ -77,6 +77,34 @@ def multi_density(frames: Sequence, factors: Sequence[float], reference_density_
     return out
 
 
+def as_is(frames: Sequence, reference_density_g_cm3: float, source: str, every: int = 1) -> list:
+    """Copies of the frames at their own volume (no scaling), with the same info keys as
+    multi_density: volume_factor = V / V_crystal of each, density_g_cm3 and the frame id (the
+    frame's own mtpflow_frame feature, else <source>:<step or ordinal>). For single points of
+    configurations chosen elsewhere, e.g. the ones active learning selected."""
+    if every < 1:
+        raise InputError("--every must be ≥ 1")
+    out = []
+    source = "_".join(str(source).split()).replace(":", "_")
+    for index in range(0, len(frames), every):
+        atoms = frames[index]
+        if not atoms.pbc.all():
+            raise InputError(f"frame {index} of {source} has no periodic cell; single points of "
+                             "periodic configurations only")
+        f = float(atoms.cell.volume / crystal_volume(atoms, reference_density_g_cm3))
+        copy = atoms.copy()
+        copy.calc = None
+        step = int(atoms.info.get("step", index))
+        copy.info = {
+            "volume_factor": f,
+            "density_g_cm3": reference_density_g_cm3 / f,
+            "feature_volume_factor": f"{f:.6g}",
+            "feature_mtpflow_frame": atoms.info.get("feature_mtpflow_frame", f"{source}:{step}"),
+        }
+        out.append(copy)
+    return out
+
+
 def evaluate(structures: Sequence, engine, log: Callable[[str], None] | None = None) -> list:
     """Single points with an embedded engine; results attached, EFS_by feature set."""
     log = log or (lambda _m: None)

@@ -30,7 +30,12 @@ from mtpflow.md.protocol import Protocol
 
 
 class BlowUpError(MtpflowError):
-    """The simulation became unphysical; the message names the cause and the last good frame."""
+    """The simulation became unphysical; the message names the cause and the last good frame.
+    `step` is the step at which it was detected, `last_good_step` the last good frame's."""
+
+    def __init__(self, message: str, step: int | None = None, last_good_step: int | None = None):
+        super().__init__(message)
+        self.step, self.last_good_step = step, last_good_step
 
 
 @dataclass
@@ -259,7 +264,7 @@ def run_protocol(atoms, calc, protocol: Protocol, traj_path, thermo_path, *,
         raise BlowUpError(f"MD blew up at step {step} (t = {step * dt_fs * 1e-3:.3f} ps): {reason}. "
                           f"The last good frame (step {good['step']}) is in {gp}. Lower timestep_fs, "
                           "check that the potential was trained on such configurations, or restart "
-                          "from an earlier checkpoint")
+                          "from an earlier checkpoint", step=step, last_good_step=good["step"])
 
     def check(full: bool):
         # the integrator has just evaluated the calculator at the current positions

@@ -13,7 +13,8 @@ from mtpflow.report.plots import ONE_POINT, SWEEP_AXES, columns_vs, state_points
 
 STAGES = {"provenance": "What produced this report", "config_used": "Configuration as used",
           "model": "Model and training settings", "dataset_summary": "Dataset summary",
-          "train_log": "Training curve", "errors": "Validation metrics",
+          "train_log": "Training curve", "al_summary": "Active learning",
+          "errors": "Validation metrics",
           "parity_plots": "Parity plots", "thermo": "MD thermodynamics",
           "analysis": "Dynamic heterogeneity", "sweep": "Composition sweep",
           "benchmarks": "Wall time per rule"}
@@ -89,6 +90,27 @@ def _train(sec, path, df):
         sec.absent(f"{path}: no 'iteration' column or none of {', '.join(TRAIN_COLUMNS)}; "
                    "table shown instead")
         sec.table(df.tail(20), caption=path)
+
+
+AL_COLUMNS = {"n_selected": "configurations selected", "max_grade": "max grade met",
+              "energy_rmse_meV_per_atom": "test RMSE E (meV/atom)",
+              "force_rmse_eV_A": "test RMSE F (eV/Å)", "stress_rmse_GPa": "test RMSE stress (GPa)"}
+AL_TABLE = {"iteration": "iteration", "n_runs": "exploration runs",
+            "n_stopped_by_extrapolation": "stopped by extrapolation",
+            "n_candidates": "candidates (saved above grade_save)", **AL_COLUMNS,
+            "n_train": "training set of the potential (configurations)", "potential": "potential"}
+
+
+def _al(sec, path, df):
+    if "iteration" not in df.columns:
+        sec.absent(f"{path}: no 'iteration' column (not an `mtpflow al-summary` CSV)")
+        return
+    sec.table(df.rename(columns=AL_TABLE), caption=(
+        f"{path}: one row per iteration; row 0 is the potential before active learning (test "
+        "errors on the dataset's test set; grades dimensionless)"))
+    png = columns_vs(df, "iteration", list(AL_COLUMNS), AL_COLUMNS, title=path)
+    if png:
+        sec.image(png, f"active learning per iteration: {path}")
 
 
 def _metric_table(blocks: dict, lead: dict | None = None) -> dict:
@@ -211,7 +233,7 @@ def _scalar(v):
 
 
 RENDER = {"provenance": _provenance, "config_used": _config_used, "model": _model,
-          "dataset_summary": _dataset, "train_log": _train, "errors": _errors,
+          "dataset_summary": _dataset, "train_log": _train, "al_summary": _al, "errors": _errors,
           "parity_plots": _parity, "thermo": _thermo, "analysis": _analysis, "sweep": _sweep,
           "benchmarks": _benchmarks}
 ABSENT_HINT = {"config_used": "give --config-used (the workflow writes "

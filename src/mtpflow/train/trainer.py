@@ -192,11 +192,18 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
     ck_meta = {"training_set_hash": data_hash, "loss_weights": asdict(opts.weights)}
     if opts.job is not None:
         ck_meta["job"] = opts.job
+    warm = resume_state is None and init_pot.is_trained
     if resume_state is None:
         x = lossf.from_coeffs(pot.radial_coeffs.reshape(-1))
         f, g, rmse = lossf(x)
         state = BFGSState(x=x, f=f, g=g, history=[f], n_evals=1)
-        progress.record(0, f, rmse)
+        if warm:
+            # iteration 0 of a warm start is the given potential as it is (the same function; an
+            # upgraded potential's new coefficients 0), before any linear re-solve on this set
+            f0, _, rmse0 = LossFunction(pot, data, comm)(pot.get_params(), want_grad=False)
+            progress.record(0, f0, rmse0)
+        else:
+            progress.record(0, f, rmse)
     else:
         state = resume_state
         check_resume(lossf, state, meta, opts)
@@ -249,7 +256,8 @@ def train(init_pot, configs, species_count: int, opts: TrainOptions, comm=None, 
     finally:
         progress.close()
     comm.barrier()
-    _set_state_params(pot, state, lossf)
+    if not (warm and state.iteration == 0):  # a warm start that took no step keeps its coefficients
+        _set_state_params(pot, state, lossf)
     if opts.checkpoint and comm.rank == 0:
         save_checkpoint(opts.checkpoint, pot, state, progress.rows,
                         ck_meta)

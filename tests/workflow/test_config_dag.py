@@ -163,3 +163,31 @@ def test_active_learning_dag(tmp_path):
     bad["active_learning"]["grade_break"] = 1.5
     res = snakemake(tmp_path, "-n", configfile=write_config(bad, tmp_path / "bad_al.yaml"))
     assert res.returncode != 0 and "active_learning.grade_break: 1.5 must be larger than" in res.stdout
+
+
+def test_study_config_plans_on_slurm_without_potcars(tmp_path, monkeypatch):
+    """config/examples/study.yaml (issue 11): the seed's study at full scale plans under the SLURM
+    profile with no POTCAR library: VASP AIMD (PBE) and optB88-vdW statics under srun, level 16,
+    9 MLMD runs of 2,592-ion scale cut into 1 ns jobs, and the sweep."""
+    monkeypatch.delenv("PMG_VASP_PSP_DIR", raising=False)
+    study = ROOT / "config" / "examples" / "study.yaml"
+    cfg = load_config(study)
+    res = snakemake(tmp_path, "-n", "-p", "--profile", str(ROOT / "profiles" / "slurm"), configfile=study)
+    assert res.returncode == 0, res.stdout[-5000:]
+    jobs = planned_jobs(res.stdout)
+    md = cfg["md"]
+    n_runs = len(md["compositions"]) * len(md["temperatures_K"])
+    n_segments = round(md["production_ps"] / md["segment_ps"])
+    assert md["production_ps"] >= 10_000 and md["replicate"] == [3, 3, 3]
+    assert cfg["compositions"]["LiAlCl4"]["formula"] == "Li16Al16Cl64"
+    assert md["quench_rate_K_per_s"] == 4.5e11 and cfg["densify"]["volume_factors"] == [0.5, 1.0, 1.5]
+    assert jobs["md"] == n_runs * (1 + n_segments) and jobs["analyze"] == n_runs == 9
+    assert jobs["vasp_aimd"] == jobs["vasp_densify"] == 3 and jobs["sweep"] == 1
+    shell = [line.split("Shell command:", 1)[1].strip() for line in res.stdout.splitlines()
+             if "Shell command:" in line]
+    aimd = [c for c in shell if c.startswith("mtpflow aimd")]
+    densify = [c for c in shell if c.startswith("mtpflow densify")]
+    assert all("--vdw" not in c and "--incar ENCUT=520" in c and "--functional PBE" in c for c in aimd)
+    assert all("--vdw optb88" in c and "--incar ENCUT=520" in c for c in densify)
+    assert all(f"srun -n {cfg['resources']['vasp_aimd']['tasks']} vasp_gam" in c for c in aimd)
+    assert any("production/seg009.extxyz" in c for c in shell)

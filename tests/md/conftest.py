@@ -64,3 +64,19 @@ def atoms24():
 @pytest.fixture
 def lj():
     return lj_calc()
+
+
+@pytest.fixture
+def pot():
+    """The guidebook's level-8 potential as MLIP-3 trained it (../shared/data)."""
+    from ..conftest import shared_path
+
+    return str(shared_path("mlip_reference", "trained_L08.almtp"))
+
+
+@pytest.fixture
+def start():
+    """96 ions of LiAlCl4 melt (../shared/data)."""
+    from ..conftest import shared_path
+
+    return str(shared_path("mtp_oracle_inputs", "lialcl4_96.extxyz"))

@@ -13,24 +13,6 @@ from mtpflow.io.md_files import THERMO_COLUMNS
 from ..conftest import shared_path, sigterm_when
 
 
-def _mtp():
-    mtp = pytest.importorskip("mtpflow.mtp")
-    if not hasattr(mtp, "MTPCalculator"):
-        pytest.skip("mtpflow.mtp.MTPCalculator is not available yet")
-    return mtp
-
-
-@pytest.fixture
-def pot():
-    _mtp()
-    return str(shared_path("mlip_reference", "trained_L08.almtp"))
-
-
-@pytest.fixture
-def start():
-    return str(shared_path("mtp_oracle_inputs", "lialcl4_96.extxyz"))
-
-
 def _thermo(path):
     with open(path) as fh:
         assert fh.readline().strip() == ",".join(THERMO_COLUMNS)
@@ -60,7 +42,8 @@ def test_resume_equals_uninterrupted_with_mtp(tmp_path, pot, start):
     from mtpflow.md.protocol import protocol_from_dict
     from mtpflow.md.runner import run_protocol
 
-    mtp = _mtp()
+    from mtpflow import mtp
+
     potential = read_mtp(pot)
     proto = protocol_from_dict({
         "timestep_fs": 1.0, "thermo_every": 5, "traj_every": 5, "checkpoint_every": 15, "seed": 2,

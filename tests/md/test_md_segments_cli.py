@@ -14,23 +14,6 @@ import pytest
 from mtpflow.cli import main as cli_main
 from mtpflow.io.md_files import load_checkpoint
 
-from .test_md_cli import _mtp
-
-
-@pytest.fixture
-def pot():
-    from ..conftest import shared_path
-
-    _mtp()
-    return str(shared_path("mlip_reference", "trained_L08.almtp"))
-
-
-@pytest.fixture
-def start():
-    from ..conftest import shared_path
-
-    return str(shared_path("mtp_oracle_inputs", "lialcl4_96.extxyz"))
-
 
 def _protocol(tmp_path, thermostat):
     p = tmp_path / f"{thermostat}.yaml"

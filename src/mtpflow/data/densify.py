@@ -49,30 +49,36 @@ def crystal_volume(atoms, reference_density_g_cm3: float) -> float:
     return volume_for_density(float(atoms.get_masses().sum()), reference_density_g_cm3)
 
 
-def multi_density(frames: Sequence, factors: Sequence[float], reference_density_g_cm3: float,
-                  source: str, every: int = 1) -> list:
-    """Scaled copies (ase.Atoms, without results): frame-major (every factor of frame 0, then of
-    frame 1, ...); info holds volume_factor, density_g_cm3 and the frame id features."""
+def _periodic_frames(frames: Sequence, source: str, every: int, need: str):
+    """(index, atoms, frame id) of every k-th frame, each checked to be periodic; the frame id is the
+    frame's own mtpflow_frame feature, else <source>:<step or ordinal>."""
     if every < 1:
         raise InputError("--every must be ≥ 1")
-    out = []
     source = "_".join(str(source).split()).replace(":", "_")
     for index in range(0, len(frames), every):
         atoms = frames[index]
         if not atoms.pbc.all():
-            raise InputError(f"frame {index} of {source} has no periodic cell; densify needs "
-                             f"periodic melt configurations")
-        v_cryst = crystal_volume(atoms, reference_density_g_cm3)
+            raise InputError(f"frame {index} of {source} has no periodic cell; {need}")
         step = int(atoms.info.get("step", index))
-        frame_id = atoms.info.get("feature_mtpflow_frame", f"{source}:{step}")
+        yield index, atoms, atoms.info.get("feature_mtpflow_frame", f"{source}:{step}")
+
+
+def _labels(volume_factor: float, reference_density_g_cm3: float, frame_id: str, spec: str) -> dict:
+    return {"volume_factor": volume_factor, "density_g_cm3": reference_density_g_cm3 / volume_factor,
+            "feature_volume_factor": format(volume_factor, spec), "feature_mtpflow_frame": frame_id}
+
+
+def multi_density(frames: Sequence, factors: Sequence[float], reference_density_g_cm3: float,
+                  source: str, every: int = 1) -> list:
+    """Scaled copies (ase.Atoms, without results): frame-major (every factor of frame 0, then of
+    frame 1, ...); info holds volume_factor, density_g_cm3 and the frame id features."""
+    out = []
+    for _, atoms, frame_id in _periodic_frames(frames, source, every,
+                                               "densify needs periodic melt configurations"):
+        v_cryst = crystal_volume(atoms, reference_density_g_cm3)
         for f in factors:
             scaled = scaled_copy(atoms, f * v_cryst)
-            scaled.info = {
-                "volume_factor": f,
-                "density_g_cm3": reference_density_g_cm3 / f,
-                "feature_volume_factor": f"{f:g}",
-                "feature_mtpflow_frame": frame_id,
-            }
+            scaled.info = _labels(f, reference_density_g_cm3, frame_id, "g")
             out.append(scaled)
     return out
 
@@ -82,25 +88,13 @@ def as_is(frames: Sequence, reference_density_g_cm3: float, source: str, every: 
     multi_density: volume_factor = V / V_crystal of each, density_g_cm3 and the frame id (the
     frame's own mtpflow_frame feature, else <source>:<step or ordinal>). For single points of
     configurations chosen elsewhere, e.g. the ones active learning selected."""
-    if every < 1:
-        raise InputError("--every must be ≥ 1")
     out = []
-    source = "_".join(str(source).split()).replace(":", "_")
-    for index in range(0, len(frames), every):
-        atoms = frames[index]
-        if not atoms.pbc.all():
-            raise InputError(f"frame {index} of {source} has no periodic cell; single points of "
-                             "periodic configurations only")
+    for _, atoms, frame_id in _periodic_frames(frames, source, every,
+                                               "single points of periodic configurations only"):
         f = float(atoms.cell.volume / crystal_volume(atoms, reference_density_g_cm3))
         copy = atoms.copy()
         copy.calc = None
-        step = int(atoms.info.get("step", index))
-        copy.info = {
-            "volume_factor": f,
-            "density_g_cm3": reference_density_g_cm3 / f,
-            "feature_volume_factor": f"{f:.6g}",
-            "feature_mtpflow_frame": atoms.info.get("feature_mtpflow_frame", f"{source}:{step}"),
-        }
+        copy.info = _labels(f, reference_density_g_cm3, frame_id, ".6g")
         out.append(copy)
     return out
 

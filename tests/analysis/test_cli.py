@@ -128,6 +128,8 @@ def test_report_all_sections(analysed, tmp_path, capsys):
     assert rc == 0
     text = html.read_text()
     assert "absent" not in capsys.readouterr().err
+    # active learning is off here: the section says so; it is neither content nor a warning
+    assert "Not run: active learning is off in this config" in text
     for title in ("What produced this report", "Configuration as used",
                   "Model and training settings", "Dataset summary", "Training curve",
                   "Validation metrics", "Parity plots", "MD thermodynamics",

@@ -242,11 +242,21 @@ ABSENT_HINT = {"config_used": "give --config-used (the workflow writes "
                "benchmarks": "give --benchmarks logs/benchmarks"}
 
 
+# stages a run may leave out by choice: without inputs the section says so, and it is no warning
+OPTIONAL_STAGES = {"al_summary": "Not run: active learning is off in this config "
+                                 "(active_learning.iterations: 0); validation and MD use the trained "
+                                 "potential of results/mtp/."}
+
+
 def build_report(title, stages) -> Report:
     rep = Report(title)
     for key, stage_title in STAGES.items():
         sec = rep.section(stage_title)
         inputs = stages.get(key, [])
+        if not inputs and key in OPTIONAL_STAGES:
+            sec.not_run = True
+            sec.note(OPTIONAL_STAGES[key])
+            continue
         if not inputs:
             hint = ABSENT_HINT.get(key)
             sec.absent("not provided (stage absent from this run)" + (f": {hint}" if hint else ""))

@@ -29,9 +29,12 @@ class Section:
         self.parts: list[str] = []
         self.has_content = False
         self.has_problem = False
+        self.not_run = False  # an optional stage the config turned off: said, not a warning
 
     @property
     def status(self):
+        if self.not_run and not self.has_content:
+            return "not run"
         if not self.has_content:
             return "absent"
         return "partial" if self.has_problem else "present"
@@ -100,7 +103,7 @@ class Report:
     def render(self) -> str:
         when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
         rows = "".join(f'<tr><td class="l"><a href="#s{k}">{html.escape(s.title)}</a></td>'
-                       f'<td class="l {"absent" if s.status != "present" else ""}">{s.status}'
+                       f'<td class="l {"absent" if s.status not in ("present", "not run") else ""}">{s.status}'
                        "</td></tr>" for k, s in enumerate(self.sections))
         body = "".join(f'<h2 id="s{k}">{html.escape(s.title)}</h2>' + "".join(s.parts)
                        for k, s in enumerate(self.sections))

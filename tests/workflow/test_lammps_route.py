@@ -30,6 +30,7 @@ RUN = "L08/LiAlCl4/T600K/r0"
 
 def lammps_config(command="lmp_mpi", tasks=3, **lammps):
     cfg = copy.deepcopy(load_config())
+    cfg["active_learning"]["iterations"] = 0   # MD from results/mtp/ (the tests seed it)
     cfg["md"]["engine"] = "lammps"
     cfg["md"]["lammps"] = {"command": command, "pair_style": "mtp", **lammps}
     cfg["resources"]["lammps"] = {"threads": 1, "mem_mb": 1500, "runtime": 45, "tasks": tasks, "mpi": "mpiexec"}

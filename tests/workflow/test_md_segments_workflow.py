@@ -36,6 +36,7 @@ KILLED = "production/seg001"
 def _config():
     cfg = copy.deepcopy(load_config())
     cfg["species"] = ["Li", "Cl", "Al"]          # the type order of MLIP's trained_L08.almtp
+    cfg["active_learning"]["iterations"] = 0     # MD from results/mtp/ (seeded below)
     cfg["md"].update(production_ps=2.0, segment_ps=0.5, checkpoint_every=50)
     cfg["analysis"]["lags_ps"] = [0.1, 0.5]
     return cfg

@@ -116,18 +116,14 @@ def _status_summary(paths) -> tuple[int, int, float | None]:
 
 
 def run_select(args) -> int:
-    from mtpflow.commands.grade import _check_threads, active_set_for, load_potential
+    from mtpflow.commands.grade import active_set_for, check_selection_options, load_potential
     from mtpflow.data.dataset import feature
     from mtpflow.io.atomic import check_writable
     from mtpflow.io.cfg import iter_cfg, read_cfg, write_cfg
     from mtpflow.io.json_files import write_json
     from mtpflow.mtp.selection import select_add
 
-    _check_threads(args.threads)
-    if not (args.threshold >= 1.0):
-        raise InputError(f"--threshold must be >= 1, got {args.threshold}")
-    if args.max_configs is not None and args.max_configs < 1:
-        raise InputError(f"--max-configs must be >= 1, got {args.max_configs}")
+    check_selection_options(args)
     check_writable(args.out)
     check_writable(args.record)
     n_stopped, n_blew, max_grade = _status_summary(args.status)

@@ -147,17 +147,24 @@ def run_calc_grade(args) -> int:
     return 0
 
 
-def run_select_add(args) -> int:
+def check_selection_options(args) -> None:
+    """--threads, --threshold and --max-configs of select-add and al-select."""
     from mtpflow.errors import InputError
-    from mtpflow.io.atomic import check_writable
-    from mtpflow.io.cfg import iter_cfg, write_cfg
-    from mtpflow.mtp.selection import select_add
 
     _check_threads(args.threads)
     if not (args.threshold >= 1.0):
         raise InputError(f"--threshold must be >= 1, got {args.threshold}")
     if args.max_configs is not None and args.max_configs < 1:
         raise InputError(f"--max-configs must be >= 1, got {args.max_configs}")
+
+
+def run_select_add(args) -> int:
+    from mtpflow.errors import InputError
+    from mtpflow.io.atomic import check_writable
+    from mtpflow.io.cfg import iter_cfg, write_cfg
+    from mtpflow.mtp.selection import select_add
+
+    check_selection_options(args)
     check_writable(args.output)
     pot, tables = load_potential(args.potential, args.species)
     candidates = list(iter_cfg(args.candidates))

@@ -46,6 +46,12 @@ def planned_jobs(output: str) -> dict[str, int]:
     return jobs
 
 
+def shell_commands(output: str) -> list[str]:
+    """The shell command of every job printed by a (dry) run with -p, in order."""
+    return [line.split("Shell command:", 1)[1].strip() for line in output.splitlines()
+            if "Shell command:" in line]
+
+
 def load_config(path: Path = TEST_CONFIG) -> dict:
     with open(path) as fh:
         return yaml.safe_load(fh)

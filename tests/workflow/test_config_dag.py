@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from .smk import DEFAULT_CONFIG, EXAMPLES, ROOT, TEST_CONFIG, load_config, planned_jobs, snakemake, write_config
+from .smk import (DEFAULT_CONFIG, EXAMPLES, ROOT, TEST_CONFIG, load_config, planned_jobs, shell_commands,
+                  snakemake, write_config)
 
 
 @pytest.mark.parametrize("configfile", [DEFAULT_CONFIG, TEST_CONFIG], ids=lambda p: p.parent.parent.name)
@@ -126,8 +127,7 @@ def test_vdw_goes_to_the_static_single_points_only(tmp_path):
     cfg["reference"]["vasp"]["vdw"] = "optb88"
     res = snakemake(tmp_path, "-n", "-p", configfile=write_config(cfg, tmp_path / "vdw.yaml"))
     assert res.returncode == 0, res.stdout
-    shell = [line.split("Shell command:", 1)[1].strip() for line in res.stdout.splitlines()
-             if "Shell command:" in line]
+    shell = shell_commands(res.stdout)
     aimd = [line for line in shell if line.startswith("mtpflow aimd")]
     densify = [line for line in shell if line.startswith("mtpflow densify")]
     assert aimd and densify, res.stdout
@@ -183,8 +183,7 @@ def test_study_config_plans_on_slurm_without_potcars(tmp_path, monkeypatch):
     assert md["quench_rate_K_per_s"] == 4.5e11 and cfg["densify"]["volume_factors"] == [0.5, 1.0, 1.5]
     assert jobs["md"] == n_runs * (1 + n_segments) and jobs["analyze"] == n_runs == 9
     assert jobs["vasp_aimd"] == jobs["vasp_densify"] == 3 and jobs["sweep"] == 1
-    shell = [line.split("Shell command:", 1)[1].strip() for line in res.stdout.splitlines()
-             if "Shell command:" in line]
+    shell = shell_commands(res.stdout)
     aimd = [c for c in shell if c.startswith("mtpflow aimd")]
     densify = [c for c in shell if c.startswith("mtpflow densify")]
     assert all("--vdw" not in c and "--incar ENCUT=520" in c and "--functional PBE" in c for c in aimd)
